@@ -1,0 +1,239 @@
+"""Exceptions raised by the UIS provider, keyed by the API's ``data.mnemonic`` (never by its numeric code).
+
+The UIS Data API documents one code per mnemonic, but live answers have been seen to carry another code
+(``method_component_disabled`` with -32602 instead of -32008), so only the mnemonic decides the class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.exceptions import AirflowException
+
+
+class UISError(AirflowException):
+    """An error answered by the UIS Data API, or a failure to get a usable answer from it.
+
+    Carries the API's ``code``, ``mnemonic``, ``message`` and, when the API names them, the offending ``field`` and
+    ``value`` plus the message ``params``. ``retryable`` says whether trying again later can succeed.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        mnemonic: str | None = None,
+        field: str | None = None,
+        value: Any = None,
+        params: dict[str, Any] | None = None,
+        method: str | None = None,
+        limits: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.mnemonic = mnemonic
+        self.field = field
+        self.value = value
+        self.params = dict(params or {})
+        self.method = method
+        self.limits = dict(limits or {})
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        head = f"UIS API {self.method}: " if self.method else "UIS API: "
+        text = head + self.message
+        details = []
+        if self.mnemonic:
+            details.append(f"mnemonic={self.mnemonic}")
+        if self.code is not None:
+            details.append(f"code={self.code}")
+        if self.field:
+            details.append(f"field={self.field}")
+        if self.value is not None and self.field:
+            shown = repr(self.value)
+            details.append(f"value={shown if len(shown) <= 120 else shown[:117] + '...'}")
+        if details:
+            text += " (" + ", ".join(details) + ")"
+        hint = self.hint()
+        if hint:
+            text += ". " + hint
+        return text
+
+    def hint(self) -> str:
+        """What the user can do about this error, or an empty string."""
+        return ""
+
+    def redact(self, secrets: list[str]) -> UISError:
+        """Replace every occurrence of the given secrets in this error's text, value and params with ``***``."""
+        live = [s for s in secrets if s]
+        if not live:
+            return self
+
+        def scrub(value: Any) -> Any:
+            if isinstance(value, str):
+                for secret in live:
+                    value = value.replace(secret, "***")
+                return value
+            if isinstance(value, dict):
+                return {k: scrub(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [scrub(v) for v in value]
+            return value
+
+        self.message = scrub(self.message)
+        self.value = scrub(self.value)
+        self.params = scrub(self.params)
+        self.args = (self._describe(),)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.message,
+                {
+                    "code": self.code,
+                    "mnemonic": self.mnemonic,
+                    "field": self.field,
+                    "value": self.value,
+                    "params": self.params,
+                    "method": self.method,
+                    "limits": self.limits,
+                },
+            ),
+        )
+
+
+def _rebuild(cls: type[UISError], message: str, kwargs: dict[str, Any]) -> UISError:
+    return cls(message, **kwargs)
+
+
+class UISAuthError(UISError):
+    """The token or the login/password was refused (``access_token_invalid``/``_expired``/``_blocked``, ``auth_error``)."""
+
+    def hint(self) -> str:
+        if self.mnemonic == "access_token_expired":
+            return "The API key has passed its end date: create a new key in the UIS cabinet and update the connection"
+        if self.mnemonic == "access_token_blocked":
+            return "The API key is blocked: unblock it or create a new one in the UIS cabinet"
+        if self.mnemonic == "auth_error":
+            return "Check the login and password of the Airflow connection"
+        return "Check the API key (password field) of the Airflow connection and that it belongs to this host's brand"
+
+
+class UISRateLimitError(UISError):
+    """A point budget is used up (``limit_exceeded``); ``limit_type`` is ``minute`` or ``day``."""
+
+    @property
+    def limit_type(self) -> str:
+        return str(self.params.get("limit_type") or "")
+
+    @property
+    def reset_seconds(self) -> float | None:
+        """Seconds until the exhausted budget refills, from ``metadata.limits`` when the API sent it."""
+        key = "day_reset" if self.limit_type == "day" else "minute_reset"
+        value = self.limits.get(key)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.limit_type != "day"
+
+    def hint(self) -> str:
+        if self.limit_type == "day":
+            reset = self.reset_seconds
+            when = f" in {int(reset)} s" if reset is not None else ""
+            return f"The daily point budget is exhausted; it refills{when}. Retrying earlier cannot succeed"
+        return ""
+
+
+class UISInvalidParamsError(UISError):
+    """The request was refused for its parameters; the caller must change them (never retried)."""
+
+    def hint(self) -> str:
+        if self.field:
+            return f"Fix the parameter '{self.field}' of the request"
+        return "Fix the request parameters"
+
+
+class UISPermissionError(UISError):
+    """Access rights, IP allow-list, disabled component or inactive account: a setting in the UIS cabinet."""
+
+    def hint(self) -> str:
+        if self.mnemonic == "ip_not_whitelisted":
+            return "Add the Airflow workers' IP addresses to the allow-list of the API key in the UIS cabinet"
+        if self.mnemonic in ("method_component_disabled", "parameter_component_disabled"):
+            return "The account lacks the component this method or parameter needs; enable it in the UIS cabinet"
+        return "Check the rights of this user / key in the UIS cabinet"
+
+
+class UISServerError(UISError):
+    """A transient failure on the API side (``internal_error``); worth retrying with backoff."""
+
+    retryable = True
+
+
+class UISTransportError(UISError):
+    """No usable JSON-RPC answer: a timeout, a dropped connection, an HTTP error status or a malformed body."""
+
+    def __init__(self, message: str, *, retryable: bool = True, http_status: int | None = None, **kwargs: Any):
+        self.retryable = retryable
+        self.http_status = http_status
+        super().__init__(message, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_transport,
+            (self.message, self.retryable, self.http_status, self.method),
+        )
+
+
+def _rebuild_transport(message: str, retryable: bool, http_status: int | None, method: str | None) -> UISTransportError:
+    return UISTransportError(message, retryable=retryable, http_status=http_status, method=method)
+
+
+class UISDataChangedError(UISError):
+    """The result set changed while it was being paged (``total_items`` moved); the window must be read again."""
+
+    retryable = True
+
+
+class UISPagingLimitError(UISError):
+    """A query holds more rows than offset paging can reach (``offset`` <= 100 000); split its window."""
+
+
+class UISConfigurationError(UISError):
+    """The connection or the task is configured in a way that cannot work; raised before any API call."""
+
+
+AUTH_MNEMONICS = frozenset({"access_token_invalid", "access_token_expired", "access_token_blocked", "auth_error"})
+PERMISSION_MNEMONICS = frozenset(
+    {
+        "forbidden",
+        "ip_not_whitelisted",
+        "method_component_disabled",
+        "parameter_component_disabled",
+        "account_inactive",
+    }
+)
+SERVER_MNEMONICS = frozenset({"internal_error"})
+RATE_LIMIT_MNEMONICS = frozenset({"limit_exceeded"})
+
+
+def error_class_for(mnemonic: str | None) -> type[UISError]:
+    """The exception class for a mnemonic; unknown mnemonics are caller errors (fail at once)."""
+    if mnemonic in AUTH_MNEMONICS:
+        return UISAuthError
+    if mnemonic in RATE_LIMIT_MNEMONICS:
+        return UISRateLimitError
+    if mnemonic in SERVER_MNEMONICS:
+        return UISServerError
+    if mnemonic in PERMISSION_MNEMONICS:
+        return UISPermissionError
+    if mnemonic is None:
+        return UISError
+    return UISInvalidParamsError

@@ -1,0 +1,126 @@
+"""Connection settings of the ``uis`` connection type, read without IO from host/login/password/extra."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from uis_provider.exceptions import UISConfigurationError
+
+DEFAULT_HOST = "https://dataapi.uiscom.ru/v2.0"
+#: The brands that sell the same API, for documentation and UI placeholders.
+KNOWN_HOSTS = {
+    "UIS": "https://dataapi.uiscom.ru/v2.0",
+    "CoMagic": "https://dataapi.comagic.ru/v2.0",
+    "CallGear": "https://dataapi.callgear.com/v2.0",
+    "Novofon": "https://dataapi-jsonrpc.novofon.ru/v2.0",
+}
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook needs from an Airflow ``uis`` connection: endpoint, credentials and agent/timezone options.
+
+    ``password`` alone is a cabinet API key; ``login`` + ``password`` start a ``login.user`` session.
+    """
+
+    endpoint: str
+    login: str | None = field(default=None, repr=False)
+    secret: str = field(default="", repr=False)
+    user_id: int | None = None
+    timezone: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def uses_session(self) -> bool:
+        """True for login/password auth (a session token that expires and can be renewed)."""
+        return bool(self.login)
+
+    def __repr__(self) -> str:
+        mode = "login/password" if self.uses_session else "api key"
+        return f"ConnectionSettings(endpoint={self.endpoint!r}, auth={mode}, user_id={self.user_id!r})"
+
+
+def normalize_endpoint(host: str | None) -> str:
+    """The API base URL from the connection's host: default UIS host when empty, ``https://`` when no scheme."""
+    value = (host or "").strip()
+    if not value:
+        return DEFAULT_HOST
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UISConfigurationError(
+            f"connection host {host!r} is not an http(s) URL; use the API base URL including the version, "
+            f"e.g. {DEFAULT_HOST}"
+        )
+    return value.rstrip("/")
+
+
+def _parse_extra(extra: Any) -> dict[str, Any]:
+    if extra is None or extra == "":
+        return {}
+    if isinstance(extra, dict):
+        return extra
+    try:
+        parsed = json.loads(extra)
+    except ValueError:
+        raise UISConfigurationError("connection extra is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise UISConfigurationError("connection extra must be a JSON object")
+    return parsed
+
+
+def settings_from_connection(
+    host: str | None, login: str | None, password: str | None, extra: Any
+) -> ConnectionSettings:
+    """Validate a connection's fields and return its settings; errors say which field and what to put there."""
+    options = {
+        key.removeprefix("extra__uis__"): value for key, value in _parse_extra(extra).items() if value not in (None, "")
+    }
+    if not password:
+        raise UISConfigurationError(
+            "the UIS connection has no API key or password: put a cabinet API key in the 'API key or password' "
+            "field, or a login and its password"
+        )
+    user_id_raw = options.get("user_id")
+    user_id: int | None = None
+    if user_id_raw not in (None, ""):
+        try:
+            user_id = int(user_id_raw)
+        except (TypeError, ValueError):
+            raise UISConfigurationError(
+                f"connection extra 'user_id' must be a whole number (the client's user id), got {user_id_raw!r}"
+            ) from None
+    timezone = options.get("timezone") or None
+    if timezone is not None:
+        import pendulum
+
+        try:
+            pendulum.timezone(str(timezone))
+        except Exception:
+            raise UISConfigurationError(
+                f"connection extra 'timezone' {timezone!r} is not an IANA time zone name (e.g. Europe/Moscow)"
+            ) from None
+    timeout_raw = options.get("timeout")
+    timeout = DEFAULT_TIMEOUT
+    if timeout_raw not in (None, ""):
+        try:
+            timeout = float(timeout_raw)
+        except (TypeError, ValueError):
+            timeout = -1.0
+        if timeout <= 0:
+            raise UISConfigurationError(
+                f"connection extra 'timeout' must be a positive number of seconds, got {timeout_raw!r}"
+            )
+    return ConnectionSettings(
+        endpoint=normalize_endpoint(host),
+        login=(login or None),
+        secret=password,
+        user_id=user_id,
+        timezone=str(timezone) if timezone else None,
+        timeout=timeout,
+    )

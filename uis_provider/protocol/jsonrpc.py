@@ -1,0 +1,111 @@
+"""Build JSON-RPC 2.0 requests for the UIS Data API and turn raw HTTP answers into results or exceptions.
+
+Pure functions: no sockets, no clocks. Both the sync (requests) and async (httpx) transports call these.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from uis_provider.exceptions import UISError, UISTransportError, error_class_for
+
+JSONRPC_VERSION = "2.0"
+CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+def new_request_id() -> str:
+    """A unique string id for one logical call (UIS reports it back as ``ext_request_id`` for ``upload.calls``)."""
+    return f"uis-{uuid.uuid4().hex}"
+
+
+def build_request(method: str, params: dict[str, Any], request_id: str) -> bytes:
+    """Encode one JSON-RPC 2.0 request body (never a batch, never a notification: the API rejects both)."""
+    envelope = {"jsonrpc": JSONRPC_VERSION, "id": request_id, "method": method, "params": params}
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a JSON body; malformed, truncated or absurdly nested JSON becomes a retryable transport error."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise UISTransportError("the API answered JSON nested too deeply to be a UIS answer") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UISTransportError(f"the API answered a body that is not valid JSON ({type(exc).__name__})") from None
+
+
+def parse_response(method: str, request_id: str, http_status: int, body: bytes) -> dict[str, Any]:
+    """Return the ``result`` object of a JSON-RPC answer, or raise the matching :class:`UISError`.
+
+    Any HTTP status but 200 is a transport failure (retryable for 5xx and 429); JSON-RPC errors arrive with 200.
+    """
+    if http_status != 200:
+        retryable = http_status >= 500 or http_status == 429
+        raise UISTransportError(
+            f"HTTP {http_status} from the API", retryable=retryable, http_status=http_status, method=method
+        )
+    payload = decode_json(body)
+    if not isinstance(payload, dict) or payload.get("jsonrpc") != JSONRPC_VERSION:
+        raise UISTransportError("the API answered JSON that is not a JSON-RPC 2.0 response", method=method)
+    if "error" in payload and payload["error"] is not None:
+        raise error_from_payload(method, payload["error"])
+    result = payload.get("result")
+    if not isinstance(result, dict):
+        raise UISTransportError("the JSON-RPC answer has neither an error nor a result object", method=method)
+    answered_id = payload.get("id")
+    if answered_id is not None and str(answered_id) != str(request_id):
+        raise UISTransportError(
+            f"the JSON-RPC answer belongs to request {answered_id!r}, not {request_id!r}", method=method
+        )
+    return result
+
+
+def error_from_payload(method: str, error: Any) -> UISError:
+    """Map a JSON-RPC ``error`` member to an exception by its ``data.mnemonic``."""
+    if not isinstance(error, dict):
+        return UISTransportError("the JSON-RPC error member is not an object", method=method)
+    data = _member(error, "data")
+    raw_mnemonic = data.get("mnemonic")
+    mnemonic = str(raw_mnemonic) if raw_mnemonic is not None else None
+    limits = _member(_member(data, "metadata"), "limits")
+    code = error.get("code")
+    params = _member(data, "params")
+    field = data.get("field")
+    return error_class_for(mnemonic)(
+        str(error.get("message") or "error without a message"),
+        code=code if isinstance(code, int) else None,
+        mnemonic=mnemonic,
+        field=str(field) if field is not None else None,
+        value=data.get("value"),
+        params=params,
+        method=method,
+        limits=limits,
+    )
+
+
+def _member(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]`` when it is an object, else an empty dict (hostile answers carry anything anywhere)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def result_data(result: dict[str, Any]) -> Any:
+    """The ``data`` member of a result (a list for reports, an object for single answers)."""
+    return result.get("data")
+
+
+def result_records(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of a list answer; a malformed ``data`` member is a transport error, not silently nothing."""
+    data = result.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise UISTransportError("the API answered a 'data' member that is not a list of records")
+    return data
+
+
+def result_metadata(result: dict[str, Any]) -> dict[str, Any]:
+    """The ``metadata`` member of a result, or an empty dict."""
+    return _member(result, "metadata")

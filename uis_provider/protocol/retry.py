@@ -1,0 +1,31 @@
+"""Which failures are worth another try, and how long to wait before it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from uis_provider.exceptions import UISError, UISRateLimitError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff for transient failures; a per-minute limit waits out its reset instead.
+
+    Auth errors are not retried here (the session re-logs in once); caller errors and the daily limit never are.
+    """
+
+    max_retries: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 30.0
+    limit_margin: float = 0.5
+
+    def should_retry(self, error: UISError, attempt: int) -> bool:
+        """True when ``error`` is transient and fewer than ``max_retries`` retries were made."""
+        return bool(error.retryable) and attempt < self.max_retries
+
+    def delay(self, error: UISError, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        if isinstance(error, UISRateLimitError):
+            reset = error.reset_seconds
+            return (reset if reset is not None else 60.0) + self.limit_margin
+        return min(self.backoff_max, self.backoff_base * (2**attempt))

@@ -1,0 +1,226 @@
+"""The sans-IO heart of every UIS call: auth (API key or login session), pacing, retries, error mapping.
+
+A call is a generator that yields *effects* — :class:`Send` (POST these bytes) or :class:`Sleep` — and receives
+:class:`Reply` objects back. The sync transport (requests) and the async one (httpx, used by the trigger) only
+carry the effects out, so the JSON-RPC logic exists once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from uis_provider.exceptions import UISAuthError, UISError, UISTransportError
+from uis_provider.protocol.auth import ConnectionSettings
+from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
+from uis_provider.protocol.limits import RateLimits, method_weight
+from uis_provider.protocol.retry import RetryPolicy
+
+#: Renew a login session this long before the API says it expires (it lives one hour).
+SESSION_REFRESH_LEAD = 120.0
+
+
+@dataclass(frozen=True)
+class Send:
+    """Effect: POST ``body`` to the endpoint and reply with a :class:`Reply`."""
+
+    method: str
+    body: bytes = field(repr=False)
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Effect: wait ``seconds`` (pacing or backoff), then reply with ``None``; ``reason`` is for the log."""
+
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the transport got for a :class:`Send`: an HTTP status and body, or a failure before a full answer."""
+
+    status: int = 0
+    body: bytes = field(default=b"", repr=False)
+    failure: str | None = None
+
+
+Effect = Send | Sleep
+CallFlow = Generator[Effect, "Reply | None", dict[str, Any]]
+
+
+@dataclass
+class CallStats:
+    """Counters a task can log and return: calls sent, retries, re-logins and seconds spent waiting."""
+
+    calls: int = 0
+    retries: int = 0
+    logins: int = 0
+    waited: float = 0.0
+
+
+class UISSession:
+    """Per-connection state shared by every call: the token, the last rate-limit reading, the counters.
+
+    ``on_secret`` is called with every secret the session learns (the API key, the password, each session
+    token) before it can reach a log — the hook passes Airflow's ``mask_secret``.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        on_secret: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.on_secret = on_secret or (lambda _secret: None)
+        self.stats = CallStats()
+        self.limits: RateLimits | None = None
+        self._token: str | None = None if settings.uses_session else settings.secret
+        self._token_expires_at: float | None = None
+        self._lock = threading.Lock()
+        self.on_secret(settings.secret)
+
+    def __repr__(self) -> str:
+        return f"UISSession({self.settings!r}, logged_in={self.logged_in})"
+
+    @property
+    def logged_in(self) -> bool:
+        """True while a login session token is held."""
+        return self.settings.uses_session and self._token is not None
+
+    def _needs_login(self) -> bool:
+        if not self.settings.uses_session:
+            return False
+        if self._token is None:
+            return True
+        return self._token_expires_at is not None and self.clock() >= self._token_expires_at - SESSION_REFRESH_LEAD
+
+    def _params_with_auth(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        merged: dict[str, Any] = {"access_token": self._token}
+        if self.settings.user_id is not None:
+            merged["user_id"] = self.settings.user_id
+        merged.update(params or {})
+        return merged
+
+    def _record_limits(self, limits: Any) -> None:
+        reading = RateLimits.parse(limits, self.clock())
+        if reading is not None:
+            with self._lock:
+                self.limits = reading
+
+    def _pacing_delay(self, method: str) -> float:
+        reading = self.limits
+        return reading.wait_before(method_weight(method), self.clock()) if reading else 0.0
+
+    def call(self, method: str, params: dict[str, Any] | None = None, *, request_id: str | None = None) -> CallFlow:
+        """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
+
+        Retries reuse ``request_id`` so an ``upload.calls`` batch keeps its ``ext_request_id``. An auth error on a
+        login/password connection triggers exactly one fresh login for this call.
+        """
+        request_id = request_id or new_request_id()
+        attempt = 0
+        relogged = False
+        while True:
+            wait = self._pacing_delay(method)
+            if wait > 0:
+                self.stats.waited += wait
+                yield Sleep(wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset")
+            if self._needs_login():
+                yield from self._login()
+            body = build_request(method, self._params_with_auth(params), request_id)
+            self.stats.calls += 1
+            reply = yield Send(method, body, self.settings.timeout)
+            try:
+                result = self._parse(method, request_id, reply)
+            except UISAuthError as exc:
+                self._record_limits(exc.limits)
+                if self.settings.uses_session and not relogged:
+                    relogged = True
+                    self._token = None
+                    continue
+                raise
+            except UISError as exc:
+                self._record_limits(exc.limits)
+                if not self.policy.should_retry(exc, attempt):
+                    raise
+                delay = self.policy.delay(exc, attempt)
+                attempt += 1
+                self.stats.retries += 1
+                self.stats.waited += delay
+                cause = exc.mnemonic or exc.message
+                yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of {method} after {cause}")
+                continue
+            self._record_limits(result_metadata(result).get("limits"))
+            return result
+
+    def _login(self) -> Generator[Effect, Reply | None, None]:
+        """Start a ``login.user`` session (transient failures retried like any call)."""
+        request_id = new_request_id()
+        attempt = 0
+        while True:
+            body = build_request(
+                "login.user", {"login": self.settings.login, "password": self.settings.secret}, request_id
+            )
+            reply = yield Send("login.user", body, self.settings.timeout)
+            try:
+                result = self._parse("login.user", request_id, reply)
+            except UISAuthError:
+                raise
+            except UISError as exc:
+                if not self.policy.should_retry(exc, attempt):
+                    raise
+                delay = self.policy.delay(exc, attempt)
+                attempt += 1
+                self.stats.retries += 1
+                yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of login.user after {exc.mnemonic}")
+                continue
+            data = result.get("data")
+            if not isinstance(data, dict):
+                raise UISTransportError("login.user answered without a data object", method="login.user")
+            token = data.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise UISTransportError("login.user answered without an access_token", method="login.user")
+            self.on_secret(token)
+            expire = data.get("expire_at", data.get("expire"))
+            self._token = token
+            self._token_expires_at = float(expire) if isinstance(expire, (int, float)) else None
+            self.stats.logins += 1
+            return
+
+    def _parse(self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None) -> dict[str, Any]:
+        """Parse a reply; any error it raises has the connection's secrets scrubbed from its text."""
+        try:
+            return _parse_reply(method, request_id, reply)
+        except UISError as exc:
+            raise exc.redact([self.settings.secret, self._token or "", *(s or "" for s in extra_secrets)]) from None
+
+    def logout(self) -> Generator[Effect, Reply | None, None]:
+        """End the login session, if any (best effort: a failure only drops the token locally)."""
+        if not self.logged_in:
+            return
+        token, self._token = self._token, None
+        request_id = new_request_id()
+        body = build_request("logout.user", {"access_token": token}, request_id)
+        reply = yield Send("logout.user", body, self.settings.timeout)
+        try:
+            self._parse("logout.user", request_id, reply, token)
+        except UISError:
+            return
+
+
+def _parse_reply(method: str, request_id: str, reply: Reply | None) -> dict[str, Any]:
+    if reply is None:
+        raise UISTransportError("the transport returned no reply", method=method)
+    if reply.failure is not None:
+        raise UISTransportError(reply.failure, method=method)
+    return parse_response(method, request_id, reply.status, reply.body)

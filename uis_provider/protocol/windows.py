@@ -1,0 +1,150 @@
+"""Date windows: parse user dates, express them in the API's local ``YYYY-MM-DD hh:mm:ss``, split them.
+
+A window is half-open ``[start, end)`` at the API's one-second resolution. It is requested up to the end second and
+records at or after the end are dropped, which is exact whether the API treats ``date_till`` as inclusive or not,
+so adjacent Airflow data intervals hold every record exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pendulum
+
+from uis_provider.exceptions import UISConfigurationError
+
+API_FORMAT = "%Y-%m-%d %H:%M:%S"
+ZERO_WINDOW_HINT = (
+    "Airflow 3 cron strings (schedule='@daily') make CronTriggerTimetable runs whose data interval has zero "
+    "length; schedule the DAG with CronDataIntervalTimetable('0 0 * * *', timezone=...) or "
+    "DeltaDataIntervalTimetable, or pass date_from/date_till explicitly"
+)
+
+
+def parse_when(value: Any, parameter: str) -> dt.datetime:
+    """Parse a datetime, date or ISO-8601 string; naive results stay naive (they mean the account's time zone)."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise UISConfigurationError(f"{parameter} is an empty string; give an ISO date-time like 2026-01-04")
+        try:
+            parsed = pendulum.parse(text, strict=False, exact=True, tz=None)
+        except Exception:
+            parsed = None
+        if isinstance(parsed, dt.datetime):
+            return parsed
+        if isinstance(parsed, dt.date):
+            return dt.datetime(parsed.year, parsed.month, parsed.day)
+        raise UISConfigurationError(
+            f"{parameter}={value!r} is not a date-time; use ISO 8601 such as '2026-01-04', "
+            f"'2026-01-04 00:00:00' or '2026-01-04T00:00:00+03:00'"
+        )
+    raise UISConfigurationError(
+        f"{parameter} must be a datetime, a date or an ISO-8601 string, got {type(value).__name__} {value!r}"
+    )
+
+
+def localize(value: dt.datetime, timezone: str) -> pendulum.DateTime:
+    """An aware datetime: naive values are read in ``timezone``, aware ones are converted to it."""
+    tz = pendulum.timezone(timezone)
+    if value.tzinfo is None:
+        return pendulum.datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tz=tz
+        )
+    return pendulum.instance(value).in_timezone(tz)
+
+
+def _ceil_second(value: pendulum.DateTime) -> pendulum.DateTime:
+    if value.microsecond:
+        return value.replace(microsecond=0).add(seconds=1)
+    return value
+
+
+def to_api(value: dt.datetime, timezone: str) -> str:
+    """The API's ``YYYY-MM-DD hh:mm:ss`` (no T, no zone) of an aware or naive datetime in the account zone."""
+    return localize(value, timezone).strftime(API_FORMAT)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open ``[start, end)`` window of aware datetimes on whole seconds, in the account's time zone."""
+
+    start: pendulum.DateTime
+    end: pendulum.DateTime
+    timezone: str
+
+    @classmethod
+    def build(cls, date_from: Any, date_till: Any, timezone: str) -> Window:
+        """Validate and localize a user window; fractional seconds round up at both ends so windows still tile."""
+        start = _ceil_second(localize(parse_when(date_from, "date_from"), timezone))
+        end = _ceil_second(localize(parse_when(date_till, "date_till"), timezone))
+        check_order(start, end)
+        return cls(start, end, timezone)
+
+    @property
+    def api_from(self) -> str:
+        """``date_from`` as sent to the API."""
+        return self.start.strftime(API_FORMAT)
+
+    @property
+    def api_till(self) -> str:
+        """``date_till`` as sent: the end second itself; records at it are dropped by :meth:`contains`."""
+        return self.end.strftime(API_FORMAT)
+
+    def api_params(self) -> dict[str, str]:
+        """``date_from``/``date_till`` parameters for this window."""
+        return {"date_from": self.api_from, "date_till": self.api_till}
+
+    def contains(self, api_time: Any) -> bool:
+        """Whether a record's ``YYYY-MM-DD hh:mm:ss`` time lies in ``[start, end)`` (fixed format: string order)."""
+        return isinstance(api_time, str) and self.api_from <= api_time < self.api_till
+
+    @property
+    def seconds(self) -> int:
+        """Length in whole seconds."""
+        return int((self.end - self.start).total_seconds())
+
+    def split_days(self, max_days: int) -> list[Window]:
+        """Consecutive parts of at most ``max_days`` days each, covering the window exactly."""
+        parts: list[Window] = []
+        cursor = self.start
+        while cursor < self.end:
+            nxt = min(cursor.add(days=max_days), self.end)
+            parts.append(Window(cursor, nxt, self.timezone))
+            cursor = nxt
+        return parts
+
+    def halves(self) -> tuple[Window, Window] | None:
+        """Two adjacent halves split on a whole second, or ``None`` for a one-second window."""
+        if self.seconds < 2:
+            return None
+        middle = self.start.add(seconds=math.floor(self.seconds / 2))
+        return Window(self.start, middle, self.timezone), Window(middle, self.end, self.timezone)
+
+    def __iter__(self) -> Iterator[pendulum.DateTime]:
+        return iter((self.start, self.end))
+
+
+def check_order(start: dt.datetime, end: dt.datetime) -> None:
+    """Refuse a reversed or empty window with a message that says what to do."""
+    if start > end:
+        raise UISConfigurationError(
+            f"date_from ({start.isoformat()}) is after date_till ({end.isoformat()}); swap them — the window "
+            "is [date_from, date_till)"
+        )
+    if start == end:
+        raise UISConfigurationError(f"the window [{start.isoformat()}, {end.isoformat()}) is empty. {ZERO_WINDOW_HINT}")
+
+
+def check_order_if_comparable(date_from: dt.datetime, date_till: dt.datetime) -> None:
+    """Check the order before the time zone is known, when both ends are naive or both aware."""
+    if (date_from.tzinfo is None) == (date_till.tzinfo is None):
+        check_order(date_from, date_till)
