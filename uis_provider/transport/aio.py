@@ -1,0 +1,59 @@
+"""Run a protocol flow over ``httpx.AsyncClient`` — the transport of the deferrable sensor's trigger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Generator
+from typing import TypeVar
+
+import httpx
+
+from uis_provider.protocol.jsonrpc import CONTENT_TYPE
+from uis_provider.protocol.session import Effect, Reply, Send, Sleep
+from uis_provider.transport.sync import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def new_http_client() -> httpx.AsyncClient:
+    """An async HTTP client with TLS verification on; timeouts come per request from the flow."""
+    return httpx.AsyncClient(headers={"Content-Type": CONTENT_TYPE, "Accept": "application/json"})
+
+
+async def post(http: httpx.AsyncClient, endpoint: str, effect: Send) -> Reply:
+    """POST one request; network failures become a :class:`Reply` with ``failure`` set, never an exception."""
+    try:
+        async with http.stream("POST", endpoint, content=effect.body, timeout=effect.timeout) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    return Reply(failure=f"the answer to {effect.method} exceeds {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+            return Reply(status=response.status_code, body=b"".join(chunks))
+    except httpx.TimeoutException:
+        return Reply(failure=f"timed out after {effect.timeout:g} s waiting for {effect.method}")
+    except httpx.TransportError as exc:
+        return Reply(failure=f"connection failed during {effect.method} ({type(exc).__name__})")
+    except httpx.HTTPError as exc:
+        return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
+
+
+async def run(flow: Generator[Effect, Reply | None, T], http: httpx.AsyncClient, endpoint: str) -> T:
+    """Drive a flow to its end asynchronously: the same flows the sync transport runs."""
+    try:
+        effect = next(flow)
+        while True:
+            if isinstance(effect, Sleep):
+                log.info("UIS: %s", effect.reason)
+                await asyncio.sleep(effect.seconds)
+                effect = flow.send(None)
+            else:
+                reply = await post(http, endpoint, effect)
+                effect = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value
