@@ -1,0 +1,110 @@
+"""Shared fixtures: an isolated Airflow home (set before Airflow is imported), the UIS emulator, connections."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="uis-airflow-home-"))
+
+# Airflow reads its configuration at first import: everything below must be set before any test imports it.
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+os.environ.pop("AIRFLOW_CONN_UIS_DEFAULT", None)
+
+import pytest  # noqa: E402
+
+from uis_provider.testing import UISEmulator  # noqa: E402
+
+API_KEY = "test-api-key-7f3a9c"
+LOGIN = "analyst@example.com"
+PASSWORD = "s3cret-Pa55word"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The Airflow home of this test session (a temp dir, removed at the end)."""
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A freshly migrated metadata DB (sqlite), needed by ``dag.test()``."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+    return airflow_home / "airflow.db"
+
+
+def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
+    """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>``."""
+    import json
+
+    from airflow.sdk import Connection
+
+    return Connection(
+        conn_id="tmp",
+        conn_type="uis",
+        host=url,
+        login=login,
+        password=password,
+        extra=json.dumps(extra) if extra else None,
+    ).as_json()
+
+
+EMULATOR_DEFAULTS: dict[str, object] = {
+    "calls": 2000,
+    "seed": 1,
+    "start": "2026-01-01",
+    "days": 31,
+    "api_keys": {API_KEY: "valid", "expired-key": "expired", "blocked-key": "blocked"},
+    "users": {LOGIN: PASSWORD},
+}
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., UISEmulator]]:
+    """Start emulators with the test credentials and any other knobs; all are stopped after the test."""
+    started: list[UISEmulator] = []
+
+    def factory(**overrides: object) -> UISEmulator:
+        api = UISEmulator(**{**EMULATOR_DEFAULTS, **overrides})  # type: ignore[arg-type]
+        api.start()
+        started.append(api)
+        return api
+
+    yield factory
+    for api in started:
+        api.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., UISEmulator]) -> UISEmulator:
+    """A small UIS emulator on a random loopback port: 2 000 calls over January 2026, Moscow time."""
+    return make_emulator()
+
+
+@pytest.fixture
+def uis_conn(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``uis_default`` pointing at the emulator with an API key; returns the conn id."""
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url))
+    return "uis_default"
+
+
+@pytest.fixture
+def uis_login_conn(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``uis_login`` pointing at the emulator with login/password session auth; returns the conn id."""
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
+    return "uis_login"

@@ -1,0 +1,297 @@
+"""UISHook against the emulator over real loopback HTTP: auth, errors, retries, pacing, paging, secrets."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+
+from tests.conftest import API_KEY, LOGIN, PASSWORD, conn_json
+from uis_provider.exceptions import (
+    UISAuthError,
+    UISConfigurationError,
+    UISInvalidParamsError,
+    UISPermissionError,
+    UISRateLimitError,
+    UISServerError,
+    UISTransportError,
+)
+from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.testing import UISEmulator
+
+FAST = RetryPolicy(max_retries=5, backoff_base=0.01, backoff_max=0.05, limit_margin=0.05)
+WINDOW = {"date_from": "2026-01-10 00:00:00", "date_till": "2026-01-12 00:00:00"}
+
+
+def _tokens_seen(api: UISEmulator) -> set[str]:
+    return {r["params"].get("access_token") for r in api.requests if isinstance(r.get("params"), dict)} - {None}
+
+
+def test_api_key_auth_injects_token_and_user_id(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_AGENT", conn_json(emulator.url, user_id=42))
+    with UISHook("uis_agent") as hook:
+        result = hook.call("get.account")
+    assert result["data"][0]["timezone"] == "Europe/Moscow"
+    sent = emulator.requests[-1]
+    assert sent["method"] == "get.account"
+    assert sent["params"]["access_token"] == API_KEY
+    assert sent["params"]["user_id"] == 42
+    assert emulator.count("login.user") == 0
+
+
+def test_login_session_reused_then_logged_out(emulator: UISEmulator, uis_login_conn: str) -> None:
+    hook = UISHook(uis_login_conn)
+    for _ in range(3):
+        hook.call("get.account")
+    assert emulator.count("login.user") == 1
+    assert emulator.count("get.account") == 3
+    hook.close()
+    assert emulator.count("logout.user") == 1
+    token = emulator.requests[-1]["params"]["access_token"]
+    assert token not in (API_KEY, PASSWORD)
+
+
+def test_relogin_when_session_expires_mid_run(emulator: UISEmulator, uis_login_conn: str) -> None:
+    with UISHook(uis_login_conn) as hook:
+        hook.call("get.account")
+        emulator.expire_sessions()
+        result = hook.call("get.account")
+        assert result["data"]
+        assert hook.session.stats.logins == 2
+    errors = [r["error"] for r in emulator.requests if r["error"]]
+    assert errors == ["access_token_invalid"]
+    assert emulator.count("login.user") == 2
+
+
+def test_session_expiring_on_its_clock_is_renewed_before_use(
+    uis_login_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with UISEmulator(users={LOGIN: PASSWORD}, session_ttl=60) as api:
+        monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(api.url, login=LOGIN, password=PASSWORD))
+        with UISHook("uis_login") as hook:
+            hook.call("get.account")
+            api.clock.advance(3600)
+            hook.call("get.account")
+        assert api.count("login.user") == 2
+
+
+def test_wrong_password_fails_once_with_clear_message(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_BAD", conn_json(emulator.url, login=LOGIN, password="wrong-password-123"))
+    with pytest.raises(UISAuthError) as info:
+        UISHook("uis_bad", retry_policy=FAST).call("get.account")
+    assert info.value.mnemonic == "auth_error"
+    assert "login and password" in str(info.value)
+    assert "wrong-password-123" not in str(info.value)
+    assert emulator.count("login.user") == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "mnemonic", "advice"),
+    [("expired-key", "access_token_expired", "end date"), ("blocked-key", "access_token_blocked", "blocked")],
+)
+def test_expired_or_blocked_key(
+    emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch, key: str, mnemonic: str, advice: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_KEY", conn_json(emulator.url, password=key))
+    with pytest.raises(UISAuthError) as info:
+        UISHook("uis_key", retry_policy=FAST).call("get.account")
+    assert info.value.mnemonic == mnemonic
+    assert advice in str(info.value)
+    assert key not in str(info.value)
+    assert emulator.count() == 1
+
+
+def test_component_disabled_with_params_code_maps_by_mnemonic(emulator: UISEmulator, uis_conn: str) -> None:
+    emulator.disable_method("get.uploaded_calls")
+    with pytest.raises(UISPermissionError) as info:
+        UISHook(uis_conn, retry_policy=FAST).call("get.uploaded_calls", WINDOW)
+    assert info.value.code == -32602
+    assert info.value.mnemonic == "method_component_disabled"
+    assert emulator.count("get.uploaded_calls") == 1
+
+
+def test_invalid_parameter_fails_at_once_naming_field(emulator: UISEmulator, uis_conn: str) -> None:
+    with pytest.raises(UISInvalidParamsError) as info:
+        UISHook(uis_conn, retry_policy=FAST).call("get.uploaded_calls", {**WINDOW, "date_from": "2026-13-01 00:00:00"})
+    assert info.value.field == "date_from"
+    assert "date_from" in str(info.value)
+    assert emulator.count() == 1
+
+
+def test_transient_failures_are_retried(emulator: UISEmulator, uis_conn: str) -> None:
+    emulator.faults.script(["http_502", "drop", "malformed", "internal_error", "not_jsonrpc"])
+    hook = UISHook(uis_conn, retry_policy=FAST)
+    result = hook.call("get.account")
+    assert result["data"]
+    assert hook.session.stats.retries == 5
+    assert emulator.count("get.account") == 6
+
+
+def test_retries_are_bounded(emulator: UISEmulator, uis_conn: str) -> None:
+    emulator.faults.script(["http_503"] * 10)
+    with pytest.raises(UISTransportError, match="HTTP 503"):
+        UISHook(uis_conn, retry_policy=RetryPolicy(max_retries=2, backoff_base=0.01)).call("get.account")
+    assert emulator.count() == 3
+
+
+def test_internal_error_exhausted_raises_server_error(emulator: UISEmulator, uis_conn: str) -> None:
+    emulator.faults.script(["internal_error"] * 3)
+    with pytest.raises(UISServerError):
+        UISHook(uis_conn, retry_policy=RetryPolicy(max_retries=1, backoff_base=0.01)).call("get.account")
+
+
+def test_timeout_is_retried(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_T", conn_json(emulator.url, timeout=1))
+    emulator.faults.timeout_delay = 2.0
+    emulator.faults.script(["timeout"])
+    hook = UISHook("uis_t", retry_policy=FAST)
+    assert hook.call("get.account")["data"]
+    assert hook.session.stats.retries == 1
+
+
+def test_paces_itself_by_minute_remaining(make_emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = make_emulator(minute_limit=3, minute_window=1.5)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
+    hook = UISHook(retry_policy=FAST)
+    for _ in range(7):
+        hook.call("get.uploaded_calls", {**WINDOW, "limit": 1})
+    assert [r["error"] for r in api.requests if r["error"]] == []
+    assert api.count("get.uploaded_calls") == 7
+    assert hook.session.stats.waited > 0
+    assert hook.session.limits is not None and hook.session.limits.minute_limit == 3
+
+
+def test_minute_limit_error_waits_for_reset_then_retries(make_emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = make_emulator(minute_window=1.0)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
+    api.faults.script(["limit_minute"])
+    hook = UISHook(retry_policy=FAST)
+    assert hook.call("get.account")["data"]
+    assert hook.session.stats.retries == 1
+    assert [r["error"] for r in api.requests] == ["limit_exceeded", None]
+
+
+def test_daily_limit_fails_fast(make_emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = make_emulator(day_limit=2)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
+    hook = UISHook(retry_policy=FAST)
+    hook.call("get.account")
+    hook.call("get.account")
+    with pytest.raises(UISRateLimitError) as info:
+        hook.call("get.account")
+    assert info.value.limit_type == "day"
+    assert "daily point budget" in str(info.value)
+    assert "refills in" in str(info.value)
+    assert api.count() == 3
+
+
+def test_paginate_by_total_items_with_fewest_calls(emulator: UISEmulator, uis_conn: str) -> None:
+    # the emulator reads date_till as inclusive (as public clients assume): the truth includes the end second
+    truth = sorted(r["ext_id"] for r in emulator.records("2026-01-10 00:00:00", "2026-01-12 00:00:01"))
+    assert len(truth) > 100
+    hook = UISHook(uis_conn)
+    params = {**WINDOW, "sort": [{"field": "ext_id", "order": "asc"}]}
+    pages = list(hook.paginate("get.uploaded_calls", params, page_size=37))
+    got = [r["ext_id"] for page in pages for r in page.records]
+    assert got == truth
+    assert [p.offset for p in pages] == list(range(0, len(truth), 37))
+    assert emulator.count("get.uploaded_calls") == math.ceil(len(truth) / 37)
+
+
+def test_timezone_from_account_once_or_from_extra(
+    emulator: UISEmulator, uis_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = UISHook(uis_conn)
+    assert hook.get_timezone() == "Europe/Moscow"
+    assert hook.get_timezone() == "Europe/Moscow"
+    assert emulator.count("get.account") == 1
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone="Asia/Yekaterinburg"))
+    assert UISHook("uis_tz").get_timezone() == "Asia/Yekaterinburg"
+    assert emulator.count("get.account") == 1
+
+
+def test_test_connection_reports_api_message(
+    emulator: UISEmulator, uis_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok, message = UISHook(uis_conn).test_connection()
+    assert ok
+    assert "Europe/Moscow" in message
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_BAD", conn_json(emulator.url, login=LOGIN, password="nope-nope"))
+    ok, message = UISHook("uis_bad").test_connection()
+    assert not ok
+    assert "auth_error" in message
+    assert "nope-nope" not in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "password", "needle"),
+    [
+        ({}, "", "no API key or password"),
+        ({"user_id": "abc"}, API_KEY, "'user_id' must be a whole number"),
+        ({"timezone": "Mars/Olympus"}, API_KEY, "not an IANA time zone"),
+        ({"timeout": -3}, API_KEY, "'timeout' must be a positive number"),
+    ],
+)
+def test_bad_connection_refused_before_any_call(
+    emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch, extra: dict, password: str, needle: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_X", conn_json(emulator.url, password=password, **extra))
+    with pytest.raises(UISConfigurationError, match=needle):
+        UISHook("uis_x").call("get.account")
+    assert emulator.count() == 0
+
+
+def test_missing_connection_is_named() -> None:
+    with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'"):
+        UISHook("no_such_conn").call("get.account")
+
+
+def test_secrets_absent_from_logs_errors_and_repr(
+    emulator: UISEmulator, uis_login_conn: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emulator.faults.script(["http_502", "internal_error"])
+    hook = UISHook(uis_login_conn, retry_policy=FAST)
+    hook.call("get.account")
+    emulator.expire_sessions()
+    hook.call("get.account")
+    texts = [caplog.text, repr(hook), repr(hook.session), repr(hook.settings)]
+    emulator.disable_method("get.uploaded_calls")
+    with pytest.raises(UISPermissionError) as info:
+        hook.call("get.uploaded_calls", WINDOW)
+    texts.append(str(info.value))
+    hook.close()
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_K", conn_json(emulator.url, password="blocked-key"))
+    with pytest.raises(UISAuthError) as info2:
+        UISHook("uis_k").call("get.account")
+    texts.append(str(info2.value))
+    secrets = _tokens_seen(emulator) | {PASSWORD, "blocked-key"}
+    assert len(secrets) >= 4  # password, blocked key and two session tokens
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_provider_info_matches_airflow_schema() -> None:
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    from uis_provider.get_provider_info import get_provider_info
+
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    conn = info["connection-types"][0]
+    assert conn["connection-type"] == UISHook.conn_type
+    assert conn["hook-class-name"] == f"{UISHook.__module__}.{UISHook.__qualname__}"
+    assert set(conn["conn-fields"]) == {"user_id", "timezone", "timeout"}
+    from importlib import import_module
+
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[section]:
+            for module in entry["python-modules"]:
+                import_module(module)

@@ -1,0 +1,307 @@
+"""Atomic output: readers see the old object or the whole new one, never a partial one, locally and on S3."""
+
+from __future__ import annotations
+
+import fcntl
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+from botocore.exceptions import ClientError
+from fsspec.implementations.memory import MemoryFileSystem
+
+from uis_provider.storage.atomic import atomic_output, to_storage_path
+from uis_provider.storage.formats import open_record_writer
+
+if TYPE_CHECKING:
+    from tests.storage.conftest import MotoS3
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def siblings(path: Path) -> list[str]:
+    return sorted(entry.name for entry in path.parent.iterdir())
+
+
+def temp_name(target: Path, token: str = "0123456789ab") -> Path:
+    return target.with_name(f".{target.name}.tmp-{token}")
+
+
+def write_then_raise(path: str | ObjectStoragePath, error: BaseException, spool_dir: str | None = None) -> None:
+    with atomic_output(path, spool_dir=spool_dir) as handle:
+        handle.write(b"part of the new content")
+        raise error
+
+
+# --- to_storage_path -------------------------------------------------------------------------------------------
+
+
+def test_accepts_absolute_local_paths_and_file_uris(tmp_path: Path) -> None:
+    plain = to_storage_path(str(tmp_path / "a.jsonl"))
+    assert plain.path == str(tmp_path / "a.jsonl")
+    uri = to_storage_path(f"file://{tmp_path}/b.jsonl")
+    assert uri.protocol == "file"
+    assert uri.path == f"{tmp_path}/b.jsonl"
+    assert to_storage_path(tmp_path / "c.csv").path == str(tmp_path / "c.csv")
+
+
+def test_object_store_uris_keep_or_take_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Building a path with a conn_id attaches its filesystem: give each connection dummy keys, so boto never
+    # goes looking for credentials off this machine.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for conn_id in ("aws_unit", "aws_x", "aws_a", "aws_b"):
+        conn = {"conn_type": "aws", "login": "unit", "password": "unit", "extra": {"region_name": "us-east-1"}}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    assert to_storage_path("s3://bucket/uis/calls.jsonl", conn_id="aws_unit").conn_id == "aws_unit"
+    assert to_storage_path("s3://aws_x@bucket/uis/calls.jsonl").conn_id == "aws_x"
+    given = ObjectStoragePath("s3://bucket/k.csv", conn_id="aws_a")
+    assert to_storage_path(given) is given
+    overridden = to_storage_path(given, conn_id="aws_b")
+    assert overridden.conn_id == "aws_b"
+    assert overridden.key == "k.csv"
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("relative/calls.jsonl", "relative"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("file://host/tmp/x.jsonl", "three slashes"),
+        ("zzz://bucket/x.jsonl", "no filesystem is known for scheme 'zzz'"),
+        ("s3://bucket", "no object key"),
+        ("s3://bucket/dir/", "directory"),
+        ("/tmp/dir/", "directory"),
+    ],
+)
+def test_rejects_paths_that_cannot_be_written(uri: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="output_path must be an absolute local path") as info:
+        to_storage_path(uri)
+    assert reason in str(info.value)
+
+
+def test_rejects_relative_object_storage_path() -> None:
+    with pytest.raises(ValueError, match="relative"):
+        to_storage_path(ObjectStoragePath("relative/calls.jsonl"))
+
+
+def test_error_text_hides_a_password_in_the_uri() -> None:
+    with pytest.raises(ValueError, match="output_path") as info:
+        to_storage_path("zzz://user:hunter2-secret@host/x.jsonl")
+    assert "hunter2-secret" not in str(info.value)
+    assert "user:***@host" in str(info.value)
+
+
+def test_scheme_whose_package_is_missing_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsspec.registry import known_implementations
+
+    monkeypatch.setitem(
+        known_implementations, "uisfake", {"class": "uis_no_such_module.FakeFS", "err": "pip install uisfake-fs"}
+    )
+    with pytest.raises(ValueError, match=r"output_path scheme 'uisfake' needs a package.*uisfake-fs"):
+        to_storage_path("uisfake://bucket/x.jsonl")
+
+
+# --- local filesystem ------------------------------------------------------------------------------------------
+
+
+def test_success_replaces_the_target_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "er" / "calls.jsonl"
+    with atomic_output(str(target)) as handle:
+        handle.write(b"first\n")
+    assert target.read_bytes() == b"first\n"
+
+    with atomic_output(f"file://{target}") as handle:
+        handle.write(b"second\n")
+        assert target.read_bytes() == b"first\n"
+        assert len(siblings(target)) == 2
+    assert target.read_bytes() == b"second\n"
+    assert siblings(target) == ["calls.jsonl"]
+
+
+def test_new_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with atomic_output(str(tmp_path / "perm.csv")) as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "perm.csv").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk on fire"), KeyboardInterrupt(), SystemExit(143)])
+def test_exception_mid_write_keeps_the_old_file_and_removes_the_temp(tmp_path: Path, error: BaseException) -> None:
+    target = tmp_path / "calls.csv"
+    target.write_bytes(b"old complete content\n")
+    with pytest.raises(type(error)):
+        write_then_raise(str(target), error)
+    assert target.read_bytes() == b"old complete content\n"
+    assert siblings(target) == ["calls.csv"]
+
+
+def test_exception_before_any_target_existed_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out" / "calls.jsonl"
+    with pytest.raises(ValueError, match="bad record"):
+        write_then_raise(str(target), ValueError("bad record"))
+    assert not target.exists()
+    assert siblings(target) == []
+
+
+def test_handle_closed_by_the_caller_is_still_committed(tmp_path: Path) -> None:
+    target = tmp_path / "closed.jsonl"
+    with atomic_output(str(target)) as handle:
+        handle.write(b"body")
+        handle.close()
+    assert target.read_bytes() == b"body"
+    assert siblings(target) == ["closed.jsonl"]
+
+
+def test_stale_temps_are_removed_but_a_live_writers_temp_is_kept(tmp_path: Path) -> None:
+    target = tmp_path / "calls.jsonl"
+    stale = temp_name(target, "aaaaaaaaaaaa")
+    stale.write_bytes(b"left by a killed run")
+    live = temp_name(target, "bbbbbbbbbbbb")
+    live.write_bytes(b"being written right now")
+    unrelated = [tmp_path / ".calls.jsonl.tmp-notours", tmp_path / ".other.jsonl.tmp-cccccccccccc"]
+    for path in unrelated:
+        path.write_bytes(b"x")
+
+    with live.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with atomic_output(str(target)) as handle:
+            handle.write(b"new")
+
+    assert target.read_bytes() == b"new"
+    assert not stale.exists()
+    assert live.exists()
+    assert all(path.exists() for path in unrelated)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from uis_provider.storage.atomic import atomic_output
+
+    with atomic_output(sys.argv[1]) as handle:
+        handle.write(b"partial new content\\n")
+        handle.flush()
+        print("writing", flush=True)
+        while True:
+            handle.write(b"more\\n")
+            handle.flush()
+            time.sleep(0.05)
+    """
+)
+
+
+def test_sigkilled_writer_leaves_old_target_and_next_run_cleans_its_temp(tmp_path: Path) -> None:
+    target = tmp_path / "calls.jsonl"
+    target.write_bytes(b"old complete content\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], stdout=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        assert child.stdout is not None
+        lines = iter(child.stdout.readline, b"")
+        assert b"writing\n" in lines, "the child exited before it started writing"
+        temps = [name for name in siblings(target) if name.startswith(".calls.jsonl.tmp-")]
+        assert len(temps) == 1
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"old complete content\n"
+    assert (tmp_path / temps[0]).read_bytes().startswith(b"partial new content\n")
+
+    with atomic_output(str(target)) as handle:
+        handle.write(b"next run\n")
+    assert target.read_bytes() == b"next run\n"
+    assert siblings(target) == ["calls.jsonl"]
+
+
+def test_writer_inside_atomic_output_produces_a_complete_file(tmp_path: Path) -> None:
+    target = tmp_path / "calls.jsonl.gz"
+    with atomic_output(str(target)) as handle, open_record_writer(handle, "jsonl", ["ext_id"], "gzip") as w:
+        for index in range(3):
+            w.write({"ext_id": f"call-{index}"})
+    lines = gzip.decompress(target.read_bytes()).decode().splitlines()
+    assert [json.loads(line)["ext_id"] for line in lines] == ["call-0", "call-1", "call-2"]
+
+
+# --- fsspec object stores ------------------------------------------------------------------------------------
+
+
+def test_memory_store_gets_the_object_only_on_success(tmp_path: Path) -> None:
+    fs = MemoryFileSystem()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    uri = "memory://uis-test-bucket/atomic/calls.csv"
+    try:
+        with atomic_output(uri, spool_dir=str(spool)) as handle:
+            handle.write(b"a,b\n")
+            assert not fs.exists("/uis-test-bucket/atomic/calls.csv")
+        assert fs.cat_file("/uis-test-bucket/atomic/calls.csv") == b"a,b\n"
+
+        with pytest.raises(RuntimeError, match="interrupted"):
+            write_then_raise(uri, RuntimeError("interrupted"), spool_dir=str(spool))
+        assert fs.cat_file("/uis-test-bucket/atomic/calls.csv") == b"a,b\n"
+        assert list(spool.iterdir()) == []
+    finally:
+        fs.rm("/uis-test-bucket", recursive=True)
+
+
+# --- S3 (moto server) through an Airflow connection ------------------------------------------------------------
+
+
+def s3_body(moto_s3: MotoS3, bucket: str, key: str) -> bytes | None:
+    try:
+        return moto_s3.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "NoSuchKey":
+            return None
+        raise
+
+
+def test_s3_object_appears_only_when_the_block_exits(
+    moto_s3: MotoS3, s3_conn: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    key = "uis/uploaded_calls/2026-01-04.jsonl"
+    target = ObjectStoragePath(f"s3://{s3_bucket}/{key}", conn_id=s3_conn)
+    with atomic_output(target, spool_dir=str(tmp_path)) as handle:
+        handle.write(b'{"ext_id":"call-1"}\n')
+        assert s3_body(moto_s3, s3_bucket, key) is None
+        assert not target.exists()
+    assert s3_body(moto_s3, s3_bucket, key) == b'{"ext_id":"call-1"}\n'
+
+    with atomic_output(f"s3://{s3_conn}@{s3_bucket}/{key}", spool_dir=str(tmp_path)) as handle:
+        handle.write(b'{"ext_id":"call-2"}\n')
+        assert s3_body(moto_s3, s3_bucket, key) == b'{"ext_id":"call-1"}\n'
+    assert s3_body(moto_s3, s3_bucket, key) == b'{"ext_id":"call-2"}\n'
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_s3_failure_uploads_nothing_and_keeps_the_old_object(
+    moto_s3: MotoS3, s3_conn: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    fresh = ObjectStoragePath(f"s3://{s3_bucket}/never.csv", conn_id=s3_conn)
+    with pytest.raises(RuntimeError, match="API went away"):
+        write_then_raise(fresh, RuntimeError("API went away"), spool_dir=str(tmp_path))
+    assert s3_body(moto_s3, s3_bucket, "never.csv") is None
+
+    moto_s3.client.put_object(Bucket=s3_bucket, Key="kept.csv", Body=b"old\n")
+    kept = ObjectStoragePath(f"s3://{s3_bucket}/kept.csv", conn_id=s3_conn)
+    with pytest.raises(KeyboardInterrupt):
+        write_then_raise(kept, KeyboardInterrupt(), spool_dir=str(tmp_path))
+    assert s3_body(moto_s3, s3_bucket, "kept.csv") == b"old\n"
+    assert list(tmp_path.iterdir()) == []
+    keys = [item["Key"] for item in moto_s3.client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
+    assert keys == ["kept.csv"]

@@ -1,0 +1,236 @@
+"""All-or-nothing output to a local file or an object store, so readers never see a partial object.
+
+Local files are written beside the target and renamed over it; object stores get the finished body in one
+upload (one PUT or one completed multipart upload), spooled to a local temporary file first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
+
+from airflow.sdk import ObjectStoragePath
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
+
+_EXPECTED = (
+    "output_path must be an absolute local path (e.g. /data/uis/calls.jsonl), a file:///absolute/path URI, "
+    "or an object-storage URI whose scheme has a filesystem installed (e.g. s3://bucket/key with "
+    "apache-airflow-providers-amazon[s3fs], gs://bucket/key, memory://bucket/key)"
+)
+_TEMP_INFIX = ".tmp-"
+_TEMP_TOKEN_BYTES = 6
+_WRITE_BUFFER = 1 << 20
+
+
+def _redacted(uri: str) -> str:
+    """Return ``uri`` with any password in its user-info replaced, for use in error messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _invalid(uri: str, reason: str) -> ValueError:
+    return ValueError(f"{_EXPECTED}; {reason}: {_redacted(uri)!r}")
+
+
+def _check_scheme(scheme: str, uri: str) -> None:
+    from airflow.sdk.io import has_fs
+
+    if has_fs(scheme):
+        return
+    import fsspec
+    from fsspec.registry import known_implementations
+
+    if scheme not in known_implementations and scheme not in fsspec.registry:
+        raise _invalid(uri, f"no filesystem is known for scheme {scheme!r}")
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ImportError as err:
+        raise ValueError(f"output_path scheme {scheme!r} needs a package that is not installed: {err}") from None
+
+
+def to_storage_path(uri: str | os.PathLike[str] | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
+    """Turn an operator's ``output_path`` into an ``ObjectStoragePath``, rejecting what cannot be written.
+
+    Accepts absolute local paths, ``file:///`` URIs and URIs of installed object stores; ``conn_id`` (an
+    Airflow connection, e.g. ``aws_default``) overrides one given in the path as ``s3://conn_id@bucket/key``.
+    """
+    if isinstance(uri, ObjectStoragePath):
+        text = str(uri)
+        scheme, netloc, local_path = (uri.protocol or "").lower(), "", uri.path
+    else:
+        text = (os.fspath(uri) if isinstance(uri, os.PathLike) else uri).strip()
+        parts = urlsplit(text)
+        scheme, netloc, local_path = parts.scheme.lower(), parts.netloc, parts.path
+    if not text:
+        raise _invalid(text, "got an empty path")
+    if text.endswith("/"):
+        raise _invalid(text, "the path ends with '/', so it names a directory, not an object")
+    if scheme in LOCAL_PROTOCOLS:
+        if netloc:
+            raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)")
+        if not os.path.isabs(local_path):
+            raise _invalid(text, "relative paths are ambiguous on a worker")
+    else:
+        _check_scheme(scheme, text)
+    if isinstance(uri, ObjectStoragePath):
+        path = uri if conn_id is None or conn_id == uri.conn_id else ObjectStoragePath(uri, conn_id=conn_id)
+    else:
+        path = ObjectStoragePath(text, conn_id=conn_id)
+    if path.protocol not in LOCAL_PROTOCOLS and not path.key:
+        raise _invalid(text, "the URI names a bucket but no object key")
+    return path
+
+
+def _temp_pattern(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f".{name}{_TEMP_INFIX}") + f"[0-9a-f]{{{2 * _TEMP_TOKEN_BYTES}}}")
+
+
+def remove_stale_temps(directory: str, name: str) -> list[str]:
+    """Delete temp siblings of ``directory/name`` left by killed writers; skip ones a live writer still locks.
+
+    A writer holds an exclusive ``flock`` on its temp file until it is renamed, so a temp that can be locked
+    belongs to a dead process (on a filesystem without flock, every match counts as stale). Returns the
+    removed paths.
+    """
+    pattern = _temp_pattern(name)
+    removed = []
+    with os.scandir(directory) as entries:
+        candidates = [e.path for e in entries if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        except OSError:
+            pass  # a filesystem without flock support: no live writer can be told apart, treat it as stale
+        try:
+            os.unlink(candidate)
+            removed.append(candidate)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_into_place(handle: BinaryIO, temp: str, target: str) -> None:
+    """Make the temp file's bytes durable, then rename it over the target while still holding its lock."""
+    if handle.closed:
+        fd = os.open(temp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    else:
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+
+
+@contextmanager
+def _local_output(target: str) -> Iterator[BinaryIO]:
+    directory, name = os.path.split(target)
+    os.makedirs(directory, exist_ok=True)
+    remove_stale_temps(directory, name)
+    temp = os.path.join(directory, f".{name}{_TEMP_INFIX}{secrets.token_hex(_TEMP_TOKEN_BYTES)}")
+    handle = os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), "wb", _WRITE_BUFFER)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield handle
+        _sync_into_place(handle, temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    finally:
+        handle.close()
+    _fsync_directory(directory)
+
+
+def _filesystem(path: ObjectStoragePath) -> AbstractFileSystem:
+    """Return the Airflow-attached filesystem (with its connection) or, for plain fsspec schemes, fsspec's."""
+    from airflow.sdk.io import has_fs
+
+    if has_fs(path.protocol):
+        return path.fs
+    if path.conn_id:
+        raise ValueError(f"scheme {path.protocol!r} has no Airflow filesystem, so conn_id cannot be used with it")
+    import fsspec
+
+    return fsspec.filesystem(path.protocol, **path.storage_options)
+
+
+@contextmanager
+def _object_store_output(target: ObjectStoragePath, spool_dir: str | None) -> Iterator[BinaryIO]:
+    fs = _filesystem(target)
+    fd, spool = tempfile.mkstemp(prefix=".uis-spool-", suffix=f"-{target.name}", dir=spool_dir)
+    try:
+        with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
+            yield handle
+        fs.put_file(spool, target.path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spool)
+
+
+def _report_lineage(target: ObjectStoragePath) -> None:
+    """Report the written object as hook-level lineage, as ``ObjectStoragePath.open()`` would have."""
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    if target.protocol in LOCAL_PROTOCOLS:
+        uri = f"file://{target.path}"
+    else:
+        uri = f"{target.protocol}://{target.path.lstrip('/')}"
+    get_hook_lineage_collector().add_output_asset(context=target, uri=uri)
+
+
+@contextmanager
+def atomic_output(
+    path: str | os.PathLike[str] | ObjectStoragePath, *, spool_dir: str | None = None
+) -> Iterator[BinaryIO]:
+    """Yield a binary file whose content replaces ``path`` only when the block exits without an exception.
+
+    On any exception (including KeyboardInterrupt/SystemExit) the previous target stays untouched and no
+    temporary data is left behind. Object-store bodies are spooled under ``spool_dir`` (default: the system
+    temp dir), so memory stays bounded whatever the size.
+    """
+    target = to_storage_path(path)
+    if target.protocol in LOCAL_PROTOCOLS:
+        with _local_output(target.path) as handle:
+            yield handle
+    else:
+        with _object_store_output(target, spool_dir) as handle:
+            yield handle
+    _report_lineage(target)

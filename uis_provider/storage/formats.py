@@ -1,0 +1,451 @@
+"""Deterministic streaming writers that turn UIS records (dicts) into JSON lines, CSV or Parquet bytes.
+
+The same records always give byte-identical output (fixed key/column order, gzip without timestamp or
+file name, no timestamps in Parquet), so a re-extracted window can be compared or de-duplicated by checksum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import json
+import struct
+import sys
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType, SimpleNamespace, TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+FILE_FORMATS: Final = ("jsonl", "csv", "parquet")
+COMPRESSIONS: Final = (None, "gzip")
+
+PARQUET_INSTALL_HINT: Final = "pip install 'airflow-provider-uis[parquet]'"
+
+COLUMN_KINDS: Final = ("string", "int64", "float64", "bool", "json")
+"""Parquet column kinds: ``json`` stores nested values (lists, dicts) as JSON text in a string column."""
+
+UPLOADED_CALL_COLUMN_KINDS: Final[Mapping[str, str]] = {
+    "wait_duration": "int64",
+    "talk_duration": "int64",
+    "visitor_session_id": "int64",
+    "campaign_id": "int64",
+    "source_id": "int64",
+    "site_id": "int64",
+    "call_session_id": "int64",
+    "is_lost": "bool",
+    "is_transfer": "bool",
+    "callback": "json",
+    "tags": "json",
+    "records": "json",
+}
+"""Parquet kinds of the non-string ``get.uploaded_calls`` fields; every other column is a string column."""
+
+DEFAULT_ROW_GROUP_SIZE: Final = 20_000
+
+_PARQUET_CODECS: Final[Mapping[str | None, str]] = {None: "snappy", "gzip": "gzip"}
+_EXTENSIONS: Final[Mapping[str, str]] = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
+_NESTED: Final = frozenset({dict, list, tuple})
+_CSV_SPECIAL: Final = frozenset({bool, dict, list, tuple})
+_CSV_QUOTE_TRIGGERS: Final = (",", '"', "\r", "\n")
+_TEXT_FLUSH_LINES: Final = 1024
+_GZIP_LEVEL: Final = 6
+_GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+_json_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_json_sorted = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
+
+
+class RecordWriter(Protocol):
+    """Streams records into one output file; ``close()`` finishes the format but leaves the file open."""
+
+    records: int
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one record."""
+
+    def close(self) -> None:
+        """Flush buffers and write the format's trailer (gzip trailer, Parquet footer)."""
+
+    def __enter__(self) -> Self:
+        """Return the writer itself."""
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close on success; on an exception release resources without finishing the output."""
+
+
+def _pyarrow_available() -> bool:
+    if "pyarrow" in sys.modules:
+        return sys.modules["pyarrow"] is not None
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def _import_pyarrow() -> tuple[ModuleType, ModuleType]:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError as err:
+        raise ValueError(_parquet_missing_message()) from err
+    return pyarrow, pyarrow.parquet
+
+
+def _parquet_missing_message() -> str:
+    return f"file_format='parquet' needs pyarrow, which is not installed: {PARQUET_INSTALL_HINT}"
+
+
+def validate_output_options(file_format: str, compression: str | None) -> None:
+    """Fail early, with the allowed values, on an output format/compression the writers cannot produce.
+
+    Parquet always compresses its column chunks itself: ``compression=None`` gives Parquet's snappy codec and
+    ``compression="gzip"`` is mapped to Parquet's own gzip codec (the file stays a plain ``.parquet``).
+    """
+    if file_format not in FILE_FORMATS:
+        allowed = ", ".join(repr(value) for value in FILE_FORMATS)
+        raise ValueError(f"file_format must be one of {allowed}; got {file_format!r}")
+    if compression not in COMPRESSIONS:
+        allowed = ", ".join(repr(value) for value in COMPRESSIONS)
+        raise ValueError(f"compression must be one of {allowed}; got {compression!r}")
+    if file_format == "parquet" and not _pyarrow_available():
+        raise ValueError(_parquet_missing_message())
+
+
+def default_extension(file_format: str, compression: str | None) -> str:
+    """Return the file extension for a format and compression, e.g. ``.jsonl.gz`` or ``.parquet``."""
+    validate_output_options(file_format, compression)
+    extension = _EXTENSIONS[file_format]
+    if compression == "gzip" and file_format != "parquet":
+        extension += ".gz"
+    return extension
+
+
+def open_record_writer(
+    binary_file: BinaryIO,
+    file_format: str,
+    columns: Sequence[str],
+    compression: str | None = None,
+    *,
+    column_kinds: Mapping[str, str] | None = None,
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+) -> RecordWriter:
+    """Return a writer that streams records into ``binary_file`` in ``columns`` order.
+
+    JSON lines keep keys a record has beyond ``columns`` (appended, sorted); CSV and Parquet have a fixed
+    header/schema, so they keep only ``columns``. ``column_kinds`` overrides the Parquet kind of a column
+    (see ``COLUMN_KINDS``; defaults: ``UPLOADED_CALL_COLUMN_KINDS``, else string), and ``row_group_size``
+    is the number of records Parquet buffers before it writes a row group.
+    """
+    validate_output_options(file_format, compression)
+    names = _checked_columns(columns)
+    if file_format == "parquet":
+        kinds = {**UPLOADED_CALL_COLUMN_KINDS, **(column_kinds or {})}
+        return _ParquetWriter(binary_file, names, kinds, _PARQUET_CODECS[compression], row_group_size)
+    sink: _ByteSink = _GzipStream(binary_file) if compression == "gzip" else binary_file
+    if file_format == "jsonl":
+        return _JsonLinesWriter(sink, names)
+    return _CsvWriter(sink, names)
+
+
+def _checked_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(columns, str) or not all(isinstance(name, str) and name for name in columns):
+        raise ValueError(f"columns must be a sequence of non-empty field names; got {columns!r}")
+    names = tuple(columns)
+    if not names:
+        raise ValueError("columns must name at least one field")
+    if len(set(names)) != len(names):
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"columns must be unique; repeated: {duplicates}")
+    return names
+
+
+class _ByteSink(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
+class _GzipStream:
+    """A gzip member with mtime 0 and no file name, written through to ``fileobj`` (which stays open)."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._fileobj = fileobj
+        self._compressor = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        self._crc = 0
+        self._size = 0
+        fileobj.write(_GZIP_HEADER)
+
+    def write(self, data: bytes) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        self._fileobj.write(self._compressor.compress(data))
+
+    def close(self) -> None:
+        self._fileobj.write(self._compressor.flush())
+        self._fileobj.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+
+
+class _TextWriter:
+    """Shared buffering for the line formats: lines collect in a list and go out UTF-8 encoded in chunks."""
+
+    def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
+        self.records = 0
+        self._sink = sink
+        self._columns = columns
+        self._column_set = frozenset(columns)
+        self._lines: list[str] = []
+        self._closed = False
+
+    def _flush(self) -> None:
+        if self._lines:
+            self._sink.write("".join(self._lines).encode("utf-8"))
+            self._lines.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("write() on a closed record writer")
+
+    def close(self) -> None:
+        """Write buffered lines and, for gzip, the gzip trailer; the underlying file stays open."""
+        if self._closed:
+            return
+        self._flush()
+        if isinstance(self._sink, _GzipStream):
+            self._sink.close()
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._closed = True
+            self._lines.clear()
+
+
+def _canonical(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> Any:
+    """Return a nested value with every dict's keys sorted, so equal records encode identically."""
+    if isinstance(value, dict):
+        return {key: _canonical(item) if item.__class__ in _NESTED else item for key, item in sorted(value.items())}
+    return [_canonical(item) if item.__class__ in _NESTED else item for item in value]
+
+
+class _JsonLinesWriter(_TextWriter):
+    """One compact JSON object per ``\\n``-terminated line, keys in ``columns`` order."""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one record as a JSON line."""
+        self._check_open()
+        get = record.get
+        row = {name: get(name) for name in self._columns}
+        if not self._column_set.issuperset(record):
+            for name in sorted(record.keys() - self._column_set):
+                row[name] = record[name]
+        for name, value in row.items():
+            if value.__class__ in _NESTED:
+                row[name] = _canonical(value)
+        self._lines.append(_json_line(row) + "\n")
+        self.records += 1
+        if len(self._lines) >= _TEXT_FLUSH_LINES:
+            self._flush()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _json_sorted(value)
+
+
+def _quoted_csv_line(row: list[Any]) -> str:
+    """Render a row quoting every field that needs it, including a bare ``\\r`` the csv module leaves as is."""
+    cells = []
+    for value in row:
+        text = "" if value is None else str(value)
+        if any(trigger in text for trigger in _CSV_QUOTE_TRIGGERS):
+            text = '"' + text.replace('"', '""') + '"'
+        cells.append(text)
+    return ",".join(cells) + "\n"
+
+
+class _CsvWriter(_TextWriter):
+    """RFC-4180 CSV with a ``columns`` header and ``\\n`` line ends; nested values as sorted-key JSON."""
+
+    def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
+        super().__init__(sink, columns)
+        self._csv = csv.writer(SimpleNamespace(write=self._lines.append), lineterminator="\n")
+        self._csv.writerow(columns)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one record as a CSV row (keys beyond ``columns`` are not part of the fixed header)."""
+        self._check_open()
+        get = record.get
+        row = [value if value.__class__ not in _CSV_SPECIAL else _csv_cell(value) for value in map(get, self._columns)]
+        self._csv.writerow(row)
+        if "\r" in self._lines[-1]:
+            self._lines[-1] = _quoted_csv_line(row)
+        self.records += 1
+        if len(self._lines) >= _TEXT_FLUSH_LINES:
+            self._flush()
+
+
+def _int_or_fail(column: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"column {column!r} is int64 but a record holds {value!r:.80}")
+
+    return convert
+
+
+def _float_or_fail(column: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (int, float, str)):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError(f"column {column!r} is float64 but a record holds {value!r:.80}")
+
+    return convert
+
+
+def _bool_or_fail(column: str) -> Callable[[Any], Any]:
+    words = {"true": True, "false": False, "1": True, "0": False}
+
+    def convert(value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in words:
+            return words[value.strip().lower()]
+        raise ValueError(f"column {column!r} is bool but a record holds {value!r:.80}")
+
+    return convert
+
+
+def _string_cell(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value.__class__ in _NESTED:
+        return _json_sorted(value)
+    return str(value)
+
+
+class _ParquetWriter:
+    """Parquet with a schema fixed by ``columns``; one row group per ``row_group_size`` records."""
+
+    def __init__(
+        self,
+        binary_file: BinaryIO,
+        columns: tuple[str, ...],
+        kinds: Mapping[str, str],
+        codec: str,
+        row_group_size: int,
+    ) -> None:
+        if row_group_size < 1:
+            raise ValueError(f"row_group_size must be at least 1; got {row_group_size!r}")
+        column_kinds = tuple(kinds.get(name, "string") for name in columns)
+        unknown = sorted({kind for kind in column_kinds if kind not in COLUMN_KINDS})
+        if unknown:
+            raise ValueError(f"column_kinds must be among {COLUMN_KINDS}; got {unknown}")
+        self._pa, parquet = _import_pyarrow()
+        pa = self._pa
+        arrow_types = {
+            "string": pa.string(),
+            "json": pa.string(),
+            "int64": pa.int64(),
+            "float64": pa.float64(),
+            "bool": pa.bool_(),
+        }
+        self.records = 0
+        self._columns = columns
+        self._kinds = column_kinds
+        self._arrow_types = tuple(arrow_types[kind] for kind in column_kinds)
+        self._schema = pa.schema(
+            [pa.field(name, arrow_types[kind]) for name, kind in zip(columns, column_kinds, strict=True)]
+        )
+        self._row_group_size = row_group_size
+        self._rows: list[tuple[Any, ...]] = []
+        self._writer = parquet.ParquetWriter(binary_file, self._schema, compression=codec)
+        self._closed = False
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Buffer one record; a full buffer becomes a row group."""
+        if self._closed:
+            raise ValueError("write() on a closed record writer")
+        self._rows.append(tuple(map(record.get, self._columns)))
+        self.records += 1
+        if len(self._rows) >= self._row_group_size:
+            self._flush()
+
+    def _array(self, index: int, values: Sequence[Any]) -> Any:
+        pa = self._pa
+        kind = self._kinds[index]
+        arrow_type = self._arrow_types[index]
+        if kind == "json":
+            return pa.array([None if value is None else _json_sorted(value) for value in values], arrow_type)
+        try:
+            return pa.array(values, arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            column = self._columns[index]
+            converters: dict[str, Callable[[Any], Any]] = {
+                "int64": _int_or_fail(column),
+                "float64": _float_or_fail(column),
+                "bool": _bool_or_fail(column),
+                "string": _string_cell,
+            }
+            return pa.array([converters[kind](value) for value in values], arrow_type)
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        by_column = list(zip(*self._rows, strict=True))
+        self._rows = []
+        arrays = [self._array(index, values) for index, values in enumerate(by_column)]
+        table = self._pa.Table.from_arrays(arrays, schema=self._schema)
+        self._writer.write_table(table, row_group_size=len(table))
+
+    def close(self) -> None:
+        """Write the last row group and the footer; the underlying file stays open."""
+        if self._closed:
+            return
+        self._flush()
+        self._writer.close()
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._closed = True
+        self._rows = []
+        with contextlib.suppress(Exception):
+            self._writer.close()
