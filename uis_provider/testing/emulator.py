@@ -1,0 +1,482 @@
+"""An offline UIS Data API (v2.0) on loopback for tests and demos: ``UISEmulator`` and its command line.
+
+    with UISEmulator(calls=5000, seed=1) as api:
+        requests.post(api.url, json={"jsonrpc": "2.0", "id": 1, "method": "get.account",
+                                     "params": {"access_token": "test-api-key"}})
+
+Run standalone: ``python -m uis_provider.testing.emulator --port 8765 --calls 5000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from uis_provider.testing.clock import EmulatorClock
+from uis_provider.testing.data import CallHistory
+from uis_provider.testing.errors import APIError
+from uis_provider.testing.faults import Faults
+from uis_provider.testing.reports import CallsReport
+from uis_provider.testing.service import UISService, new_entry
+from uis_provider.testing.state import Accounts, Budget
+from uis_provider.testing.store import UploadedCalls
+from uis_provider.testing.timefmt import coerce_local
+
+API_PATH = "/v2.0"
+HUGE_BYTES = 50 * 1024 * 1024
+DEEP_LEVELS = 100_000
+_HTTP_FAULTS = {"http_500": 500, "http_502": 502, "http_503": 503}
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded HTTP server that remembers open keep-alive connections so ``stop()`` can close them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], emulator: UISEmulator) -> None:
+        self.emulator = emulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_sockets = list(self.connections)
+        for sock in open_sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler: POST goes to the emulator, every other verb gets 405."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "UISEmulator/1.0"
+    timeout = 120
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default stderr access log."""
+
+    def do_POST(self) -> None:
+        self.server.emulator._serve(self)
+
+    def _not_allowed(self) -> None:
+        self.server.emulator._reject(self, 405, "Method Not Allowed")
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
+
+
+class UISEmulator:
+    """A faithful, seeded UIS Data API on ``http://127.0.0.1:<port>/v2.0`` with knobs and faults for tests.
+
+    State (calls, sessions, budgets, uploads) lives in memory; ``clock`` drives every time-dependent behaviour.
+    """
+
+    def __init__(
+        self,
+        calls: int = 5000,
+        seed: int = 1,
+        start: str | date | datetime = "2026-01-01",
+        days: int = 30,
+        timezone: str = "Europe/Moscow",
+        api_keys: dict[str, str] | None = None,
+        users: dict[str, str] | None = None,
+        session_ttl: float = 3600.0,
+        minute_limit: int = 3000,
+        day_limit: int = 1_000_000,
+        minute_window: float = 60.0,
+        latency: float = 0.0,
+        till_inclusive: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        new_seconds: float = 2.0,
+        process_seconds: float = 5.0,
+        report_calls: int | None = None,
+    ) -> None:
+        self.timezone = ZoneInfo(timezone)
+        self.clock = EmulatorClock()
+        self.faults = Faults()
+        self.latency = latency
+        self.host = host
+        self._requested_port = port
+        history = CallHistory(calls=calls, seed=seed, start=coerce_local(start, self.timezone), days=days)
+        self._uploads = UploadedCalls(history, new_seconds=new_seconds, process_seconds=process_seconds)
+        self._service = UISService(
+            clock=self.clock,
+            timezone_name=timezone,
+            accounts=Accounts(
+                self.clock,
+                api_keys=api_keys if api_keys is not None else {"test-api-key": "valid"},
+                users=users if users is not None else {"demo": "demo-password"},
+                session_ttl=session_ttl,
+                app_id=40_000 + seed % 10_000,
+            ),
+            budget=Budget(self.clock, minute_limit=minute_limit, day_limit=day_limit, minute_window=minute_window),
+            uploads=self._uploads,
+            report=CallsReport(self._uploads, native_calls=calls // 2 if report_calls is None else report_calls),
+            seed=seed,
+            till_inclusive=till_inclusive,
+            account_name="Демо-аккаунт UIS (эмулятор)",
+        )
+        self._log: list[dict[str, Any]] = []
+        self._log_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        where = self.url if self._server else "stopped"
+        return f"UISEmulator({where}, calls={self._uploads.history.size})"
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> UISEmulator:
+        """Bind the port and serve in a background thread."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.host, self._requested_port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="uis-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and join the server thread."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> UISEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The API base URL including the version (POST JSON-RPC here)."""
+        return f"http://{self.host}:{self.port}{API_PATH}"
+
+    # -- introspection ---------------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """One entry per HTTP request received: method, params, id, http_status, error, points, fault."""
+        with self._log_lock:
+            return [dict(entry) for entry in self._log]
+
+    def count(self, method: str | None = None) -> int:
+        """Number of JSON-RPC calls received (faulted ones included), optionally of one method."""
+        with self._log_lock:
+            return sum(1 for entry in self._log if entry["method"] and (method is None or entry["method"] == method))
+
+    def reset_log(self) -> None:
+        """Forget the request log."""
+        with self._log_lock:
+            self._log.clear()
+
+    def records(
+        self, date_from: str | date | datetime | None = None, date_till: str | date | datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Ground truth: every uploaded-call record (all fields, current status) uploaded in ``[from, till)``."""
+        low = coerce_local(date_from, self.timezone) if date_from is not None else -(1 << 62)
+        high = coerce_local(date_till, self.timezone) if date_till is not None else 1 << 62
+        with self._service.lock:
+            now = self.clock.time()
+            return [self._uploads.materialize(ref, now) for ref in self._uploads.window(low, high)]
+
+    def report_rows(
+        self, date_from: str | date | datetime | None = None, date_till: str | date | datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Ground truth of ``get.calls_report``: rows whose start_time lies in ``[from, till)``."""
+        low = coerce_local(date_from, self.timezone) if date_from is not None else -(1 << 30)
+        high = coerce_local(date_till, self.timezone) if date_till is not None else 1 << 31
+        with self._service.lock:
+            now = self.clock.time()
+            report = self._service.report
+            return [report.materialize(ref, now) for ref in report.window(low, high, now)]
+
+    def pending_uploads(self) -> list[str]:
+        """ext_ids of uploaded calls still ``new`` or ``in_process``."""
+        with self._service.lock:
+            return self._uploads.pending(self.clock.time())
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The current budgets as ``metadata.limits`` would report them."""
+        return self._service.budget.limits()
+
+    @property
+    def open_sessions(self) -> int:
+        """Number of live ``login.user`` sessions."""
+        return self._service.accounts.open_sessions
+
+    # -- knobs -----------------------------------------------------------------------------------------------
+
+    def add_calls(
+        self, n: int, start: str | date | datetime, end: str | date | datetime, status: str | None = None
+    ) -> list[str]:
+        """Add ``n`` generated calls uploaded in ``[start, end)`` (changes ``total_items``); returns ext_ids."""
+        low, high = coerce_local(start, self.timezone), coerce_local(end, self.timezone)
+        with self._service.lock:
+            return self._uploads.add_generated(n, low, high, status)
+
+    def expire_sessions(self) -> None:
+        """End every open ``login.user`` session now."""
+        self._service.accounts.expire_sessions()
+
+    def expire_sessions_every(self, n: int | None) -> None:
+        """From now on a session dies after ``n`` authenticated calls (``None`` switches this off)."""
+        if n is not None and n < 1:
+            raise ValueError("n must be >= 1")
+        self._service.accounts.uses_per_session = n
+
+    def disable_method(self, name: str, disabled: bool = True) -> None:
+        """Make ``name`` answer ``method_component_disabled`` (code -32602, as observed live)."""
+        with self._service.lock:
+            if disabled:
+                self._service.disabled.add(name)
+            else:
+                self._service.disabled.discard(name)
+
+    def block_ip(self, blocked: bool = True) -> None:
+        """Make every call answer ``ip_not_whitelisted`` (-32003)."""
+        self._service.ip_blocked = blocked
+
+    # -- serving ---------------------------------------------------------------------------------------------
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._log_lock:
+            self._log.append(entry)
+
+    def _reject(self, handler: _Handler, status: int, reason: str) -> None:
+        entry = new_entry()
+        entry["http_status"] = status
+        self._record(entry)
+        body = f"{status} {reason}\n".encode()
+        handler.close_connection = True
+        handler.send_response(status, reason)
+        if status == 405:
+            handler.send_header("Allow", "POST")
+        handler.send_header("Content-Type", "text/plain; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+
+    def _serve(self, handler: _Handler) -> None:
+        length = handler.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._reject(handler, 411, "Length Required")
+            return
+        body = handler.rfile.read(int(length))
+        if handler.path.rstrip("/") != API_PATH:
+            self._reject(handler, 404, "Not Found")
+            return
+        fault = self.faults.next()
+        if self.latency and self._stopping.wait(self.latency):
+            return
+        if fault is None or fault == "slow":
+            if fault == "slow" and self._stopping.wait(self.faults.timeout_delay):
+                return
+            reply = self._service.handle(body, handler.client_address[0])
+            reply.entry["fault"] = fault
+            self._record(reply.entry)
+            self._send(handler, reply.status, _encode(reply.payload))
+            return
+        self._inject(handler, fault, body)
+
+    def _inject(self, handler: _Handler, fault: str, body: bytes) -> None:
+        entry = new_entry()
+        entry["fault"] = fault
+        try:
+            request = json.loads(body)
+        except (ValueError, RecursionError):
+            request = None
+        if isinstance(request, dict):
+            entry.update(method=request.get("method"), params=request.get("params"), id=request.get("id"))
+        call_id = entry["id"]
+        if fault in _HTTP_FAULTS:
+            status = _HTTP_FAULTS[fault]
+            entry["http_status"] = status
+            self._record(entry)
+            page = f"<html><body><h1>{status} {_REASONS[status]}</h1>nginx</body></html>".encode()
+            self._send(handler, status, page, content_type="text/html")
+            return
+        if fault in ("drop", "timeout"):
+            entry["http_status"] = None
+            self._record(entry)
+            if fault == "timeout":
+                self._stopping.wait(self.faults.timeout_delay)
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._record(entry)
+        head = f'{{"jsonrpc":"2.0","id":{json.dumps(call_id)},'.encode()
+        if fault == "malformed":
+            self._send(handler, 200, head + b'"result":{"data":[{"ext_id":"ext-00000')
+        elif fault == "not_jsonrpc":
+            self._send(handler, 200, b'{"ok":1}')
+        elif fault == "deep":
+            self._send(handler, 200, head + b'"result":{"data":' + b"[" * DEEP_LEVELS + b"]" * DEEP_LEVELS + b"}}")
+        elif fault == "huge":
+            self._send_huge(handler, head)
+        else:
+            exhausted = {"limit_minute": "minute", "limit_day": "day"}.get(fault)
+            budget = self._service.budget
+            if exhausted is None:
+                error = APIError("internal_error")
+            else:
+                limit = budget.minute_limit if exhausted == "minute" else budget.day_limit
+                error = APIError("limit_exceeded", params={"limit_type": exhausted, "limit_max_value": limit})
+            entry["error"] = error.mnemonic
+            error.method = entry["method"] if isinstance(entry["method"], str) else None
+            payload = {"jsonrpc": "2.0", "id": call_id, "error": error.error_object(budget.limits(exhausted))}
+            self._send(handler, 200, _encode(payload))
+
+    def _send(
+        self, handler: _Handler, status: int, body: bytes, content_type: str = "application/json; charset=UTF-8"
+    ) -> None:
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            handler.close_connection = True
+
+    def _send_huge(self, handler: _Handler, head: bytes) -> None:
+        opening = head + b'"result":{"data":[],"metadata":{"total_items":0},"padding":"'
+        closing = b'"}}'
+        padding = HUGE_BYTES - len(opening) - len(closing)
+        chunk = b"x" * (1 << 20)
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json; charset=UTF-8")
+            handler.send_header("Content-Length", str(HUGE_BYTES))
+            handler.end_headers()
+            handler.wfile.write(opening)
+            while padding > 0:
+                piece = chunk[: min(padding, len(chunk))]
+                handler.wfile.write(piece)
+                padding -= len(piece)
+            handler.wfile.write(closing)
+        except OSError:
+            handler.close_connection = True
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m uis_provider.testing.emulator", description="Serve an offline UIS Data API on 127.0.0.1."
+    )
+    parser.add_argument("--port", type=int, default=8765, help="TCP port (0 = a free one); default 8765")
+    parser.add_argument("--calls", type=int, default=5000, help="historical uploaded calls to generate")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--start", default="2026-01-01", help="first day of generated upload times")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--timezone", default="Europe/Moscow", help="account time zone (IANA name)")
+    parser.add_argument(
+        "--api-key", action="extend", nargs="+", default=[], help="valid API key(s); default test-api-key"
+    )
+    parser.add_argument("--login", help="login for login.user (with --password)")
+    parser.add_argument("--password", help="password for login.user")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--minute-limit", type=int, default=3000)
+    parser.add_argument("--day-limit", type=int, default=1_000_000)
+    parser.add_argument("--minute-window", type=float, default=60.0)
+    parser.add_argument("--till-exclusive", action="store_true", help="read date_till as exclusive")
+    return parser
+
+
+def _settings(argv: Iterable[str] | None) -> dict[str, Any]:
+    parser = _parser()
+    args = parser.parse_args(None if argv is None else list(argv))
+    if (args.login is None) != (args.password is None):
+        parser.error("--login and --password go together")
+    return {
+        "port": args.port,
+        "calls": args.calls,
+        "seed": args.seed,
+        "start": args.start,
+        "days": args.days,
+        "timezone": args.timezone,
+        "api_keys": dict.fromkeys(args.api_key, "valid") if args.api_key else None,
+        "users": {args.login: args.password} if args.login is not None else None,
+        "latency": args.latency,
+        "minute_limit": args.minute_limit,
+        "day_limit": args.day_limit,
+        "minute_window": args.minute_window,
+        "till_inclusive": not args.till_exclusive,
+    }
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Run the emulator on 127.0.0.1 until SIGINT or SIGTERM; prints the URL it listens on."""
+    emulator = UISEmulator(host="127.0.0.1", **_settings(argv))
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    emulator.start()
+    print(f"UIS emulator listening on {emulator.url}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

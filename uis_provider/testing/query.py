@@ -1,0 +1,259 @@
+"""The list mechanics shared by every ``get.*`` method: fields, filter, sort, paging and shuffled keys."""
+
+from __future__ import annotations
+
+import operator
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from uis_provider.testing.errors import APIError
+from uis_provider.testing.timefmt import parse_api_datetime
+
+Record = dict[str, Any]
+Predicate = Callable[[Record], bool]
+
+MAX_LIMIT = 10_000
+MAX_OFFSET = 100_000
+DEFAULT_LIMIT = 1000
+OPERATORS = frozenset(
+    {
+        "=",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "like",
+        "ilike",
+        "not_like",
+        "not_ilike",
+        "regexp",
+        "jsquery",
+        "in",
+        "not_in",
+        "overlap",
+        "not_overlap",
+        "is_null",
+        "is_not_null",
+    }
+)
+_ARRAY_OPERATORS = frozenset({"jsquery", "overlap", "not_overlap"})
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One column of a method's answer: its value kind and whether it may be filtered or sorted on."""
+
+    name: str
+    kind: str
+    filterable: bool = True
+    sortable: bool = True
+
+
+def specs(*fields: FieldSpec) -> dict[str, FieldSpec]:
+    """Columns by name, in documentation order."""
+    return {spec.name: spec for spec in fields}
+
+
+def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise APIError("data_type_error", field=name, value=value)
+    if not low <= value <= high:
+        raise APIError("invalid_parameter_value", field=name, value=value)
+    return value
+
+
+def parse_paging(params: dict[str, Any]) -> tuple[int, int]:
+    """``(limit, offset)``: limit 1..10 000 (default 1000), offset 0..100 000 (default 0)."""
+    limit = _int_param(params, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int_param(params, "offset", 0, 0, MAX_OFFSET)
+    return limit, offset
+
+
+def parse_fields(raw: Any, columns: dict[str, FieldSpec]) -> list[str]:
+    """The requested columns (all when omitted or empty); unknown names are ``unexpected_parameters``."""
+    if raw is None:
+        return list(columns)
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise APIError("data_type_error", field="fields", value=raw)
+    for name in raw:
+        if name not in columns:
+            raise APIError("unexpected_parameters", field="fields", value=name)
+    return list(dict.fromkeys(raw)) or list(columns)
+
+
+def parse_sort(raw: Any, columns: dict[str, FieldSpec]) -> list[tuple[str, bool]]:
+    """``[(field, descending)]`` from ``[{field, order}]``; order defaults to asc."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise APIError("data_type_error", field="sort", value=raw)
+    result = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("field"), str) or set(item) - {"field", "order"}:
+            raise APIError("invalid_parameter_value", field="sort", value=item)
+        name = item["field"]
+        if name not in columns:
+            raise APIError("unexpected_parameters", field="sort", value=name)
+        if not columns[name].sortable:
+            raise APIError("sort_prohibited", field="sort", value=name)
+        order = item.get("order", "asc")
+        if order not in ("asc", "desc"):
+            raise APIError("invalid_parameter_value", field="sort", value=order)
+        result.append((name, order == "desc"))
+    return result
+
+
+def _coerce(spec: FieldSpec, value: Any) -> Any:
+    kind = spec.kind
+    if kind == "int" and not isinstance(value, bool):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value):
+            return int(value)
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if value in ("true", "false"):
+            return value == "true"
+    elif kind == "datetime":
+        if parse_api_datetime(value) is not None:
+            return value
+    elif kind == "str":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    raise APIError("invalid_parameter_value", field="filter", value=value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _like(pattern: Any, ignore_case: bool) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise APIError("invalid_parameter_value", field="filter", value=pattern)
+    parts = [".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern]
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+def _leaf(node: dict[str, Any], columns: dict[str, FieldSpec]) -> Predicate:
+    name, op = node.get("field"), node.get("operator")
+    if not isinstance(name, str) or not isinstance(op, str) or set(node) - {"field", "operator", "value"}:
+        raise APIError("invalid_parameter_value", field="filter", value=node)
+    if name not in columns:
+        raise APIError("unexpected_parameters", field="filter", value=name)
+    spec = columns[name]
+    if not spec.filterable:
+        raise APIError("filter_prohibited", field="filter", value=name)
+    if op not in OPERATORS or op in _ARRAY_OPERATORS:
+        raise APIError("invalid_parameter_value", field="filter", value=op)
+    value = node.get("value")
+    if op == "is_null" or (op == "=" and value is None):
+        return lambda record: record[name] is None
+    if op == "is_not_null" or (op == "!=" and value is None):
+        return lambda record: record[name] is not None
+    if op in ("in", "not_in"):
+        if not isinstance(value, list):
+            raise APIError("invalid_parameter_value", field="filter", value=value)
+        choices = {_coerce(spec, item) for item in value}
+        if op == "in":
+            return lambda record: record[name] in choices
+        return lambda record: record[name] is not None and record[name] not in choices
+    if op in ("like", "ilike", "not_like", "not_ilike", "regexp"):
+        if op == "regexp":
+            try:
+                pattern = re.compile(value) if isinstance(value, str) else None
+            except re.error:
+                pattern = None
+            if pattern is None:
+                raise APIError("invalid_parameter_value", field="filter", value=value)
+            return lambda record: record[name] is not None and pattern.search(_text(record[name])) is not None
+        compiled = _like(value, ignore_case=op.endswith("ilike"))
+        wanted = not op.startswith("not_")
+        return lambda record: (
+            record[name] is not None and (compiled.fullmatch(_text(record[name])) is not None) == wanted
+        )
+    target = _coerce(spec, value)
+    if op == "=":
+        return lambda record: record[name] == target
+    if op == "!=":
+        return lambda record: record[name] is not None and record[name] != target
+    compare = _COMPARE[op]
+    return lambda record: record[name] is not None and compare(record[name], target)
+
+
+def _node(node: Any, columns: dict[str, FieldSpec], depth: int, max_depth: int) -> Predicate:
+    if not isinstance(node, dict):
+        raise APIError("invalid_parameter_value", field="filter", value=node)
+    if "filters" not in node:
+        return _leaf(node, columns)
+    if depth > max_depth:
+        raise APIError("invalid_parameter_value", field="filter", value=node, params={"max_depth": max_depth})
+    children = node["filters"]
+    condition = node.get("condition", "and")
+    if (
+        not isinstance(children, list)
+        or not children
+        or condition not in ("and", "or")
+        or (set(node) - {"filters", "condition"})
+    ):
+        raise APIError("invalid_parameter_value", field="filter", value=node)
+    parts = [_node(child, columns, depth + 1, max_depth) for child in children]
+    if condition == "and":
+        return lambda record: all(part(record) for part in parts)
+    return lambda record: any(part(record) for part in parts)
+
+
+def compile_filter(raw: Any, columns: dict[str, FieldSpec], max_depth: int = 2) -> Predicate | None:
+    """A predicate for ``filter`` (a leaf or a group tree at most ``max_depth`` groups deep); None if absent."""
+    if raw is None or raw == {}:
+        return None
+    return _node(raw, columns, 1, max_depth)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (1, 0) if value is None else (0, value)
+
+
+def select(
+    refs: Sequence[int],
+    materialize: Callable[[int], Record],
+    predicate: Predicate | None,
+    sort: list[tuple[str, bool]],
+) -> list[int]:
+    """Refs that pass ``predicate``, stably ordered by ``sort`` (ties keep natural order: a total order)."""
+    if predicate is None and not sort:
+        return list(refs)
+    names = [name for name, _descending in sort]
+    items = []
+    for ref in refs:
+        record = materialize(ref)
+        if predicate is None or predicate(record):
+            items.append((ref, tuple(record[name] for name in names)))
+    for position in reversed(range(len(sort))):
+        items.sort(key=lambda item: _sort_key(item[1][position]), reverse=sort[position][1])
+    return [ref for ref, _record in items]
+
+
+def shuffled(records: Iterable[Record], fields: list[str], rng: random.Random, variants: int = 8) -> list[Record]:
+    """Project ``records`` onto ``fields`` with keys in arbitrary (seeded) order, as the real API answers."""
+    orders = []
+    for _ in range(variants):
+        order = list(fields)
+        rng.shuffle(order)
+        orders.append(order)
+    return [{name: record[name] for name in orders[rng.randrange(variants)]} for record in records]
