@@ -117,6 +117,7 @@ class UISEmulator:
         new_seconds: float = 2.0,
         process_seconds: float = 5.0,
         report_calls: int | None = None,
+        token_log: str | None = None,
     ) -> None:
         self.timezone = ZoneInfo(timezone)
         self.clock = EmulatorClock()
@@ -143,6 +144,7 @@ class UISEmulator:
             till_inclusive=till_inclusive,
             account_name="Демо-аккаунт UIS (эмулятор)",
         )
+        self._service.accounts.token_log = token_log
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -248,6 +250,11 @@ class UISEmulator:
     def limits(self) -> dict[str, int]:
         """The current budgets as ``metadata.limits`` would report them."""
         return self._service.budget.limits()
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every session token ``login.user`` handed out, so tests can scan outputs for them."""
+        return list(self._service.accounts.issued_tokens)
 
     @property
     def open_sessions(self) -> int:
@@ -435,6 +442,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--day-limit", type=int, default=1_000_000)
     parser.add_argument("--minute-window", type=float, default=60.0)
     parser.add_argument("--till-exclusive", action="store_true", help="read date_till as exclusive")
+    parser.add_argument("--token-log", help="append every issued session token to this file (for leak checks in tests)")
     return parser
 
 
@@ -457,6 +465,7 @@ def _settings(argv: Iterable[str] | None) -> dict[str, Any]:
         "day_limit": args.day_limit,
         "minute_window": args.minute_window,
         "till_inclusive": not args.till_exclusive,
+        "token_log": args.token_log,
     }
 
 

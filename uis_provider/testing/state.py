@@ -38,6 +38,8 @@ class Accounts:
         self._api_keys = dict(api_keys)
         self._users = dict(users)
         self._sessions: dict[str, _Session] = {}
+        self.issued_tokens: list[str] = []
+        self.token_log: str | None = None
         self._lock = threading.Lock()
         self.session_ttl = session_ttl
         self.app_id = app_id
@@ -55,6 +57,10 @@ class Accounts:
         expires = self._clock.time() + self.session_ttl
         with self._lock:
             self._sessions[token] = _Session(expires=expires)
+            self.issued_tokens.append(token)
+            if self.token_log:
+                with open(self.token_log, "a", encoding="utf-8") as handle:
+                    handle.write(token + "\n")
         return {"access_token": token, "expire_at": int(expires), "app_id": self.app_id}
 
     def logout(self, token: str) -> None:
