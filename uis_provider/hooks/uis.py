@@ -121,6 +121,7 @@ class UISHook(BaseHook):
                 f"the query holds {total} rows, more than the {paging.reachable_rows(page_size)} that offset "
                 "paging reaches; split its date window",
                 method=method,
+                params={"total_items": total, "page_size": page_size},
             )
         yield Page(result_records(first), 0, total)
         for offset in paging.remaining_offsets(total, page_size):
