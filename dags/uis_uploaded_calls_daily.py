@@ -1,0 +1,49 @@
+"""Land each Moscow day of uploaded calls (``get.uploaded_calls``) in storage: one file per data interval.
+
+The output root comes from the ``UIS_OUTPUT_ROOT`` environment variable (any ObjectStoragePath URI, e.g.
+``s3://bucket/uis``), default ``output/`` in this repository. Files are keyed by the window start in Moscow time,
+``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for [2026-01-04 00:00, 2026-01-05 00:00).
+
+Backfill a range (the scheduler runs the created runs; a paused DAG keeps them queued):
+
+    airflow dags unpause uis_uploaded_calls_daily
+    airflow backfill create --dag-id uis_uploaded_calls_daily \\
+        --from-date 2025-01-01 --to-date 2025-12-31 --reprocess-behavior completed
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
+
+TIMEZONE = "Europe/Moscow"
+OUTPUT_ROOT = (
+    os.environ.get("UIS_OUTPUT_ROOT") or (Path(__file__).resolve().parent.parent / "output").as_uri()
+).rstrip("/")
+
+with DAG(
+    dag_id="uis_uploaded_calls_daily",
+    description="Daily extract of UIS get.uploaded_calls to storage, one file per Moscow day",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone=TIMEZONE),
+    start_date=pendulum.datetime(2026, 1, 1, tz=TIMEZONE),
+    catchup=False,
+    max_active_runs=4,
+    tags=["uis", "extract"],
+) as dag:
+    UISUploadedCallsToStorageOperator(
+        task_id="extract_uploaded_calls",
+        uis_conn_id="uis_default",
+        output_path=(
+            OUTPUT_ROOT
+            + "/uploaded_calls/date={{ data_interval_start.in_timezone('"
+            + TIMEZONE
+            + "') | ds }}/part-0.jsonl"
+        ),
+        retries=2,
+        retry_delay=pendulum.duration(minutes=5),
+    )

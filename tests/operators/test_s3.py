@@ -1,0 +1,105 @@
+"""The extract operator writing to ``s3://`` on a moto S3 server on loopback, through an Airflow ``aws`` connection."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from uis_provider.exceptions import UISPermissionError
+from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
+from uis_provider.testing import UISEmulator
+
+S3_CONN_ID = "aws_s3"
+REGION = "us-east-1"
+TZ = "Europe/Moscow"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, stopped after this module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``AIRFLOW_CONN_AWS_S3`` pointing at moto (as for MinIO: ``endpoint_url`` in the extra); a boto3 client."""
+    import boto3
+    from airflow.sdk.io import store
+
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": moto_endpoint, "region_name": REGION},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(conn))
+    # Airflow caches one filesystem per (scheme, conn_id) for the whole process: start from a fresh one.
+    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+    yield boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="t"
+    )
+    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    """A fresh bucket."""
+    name = f"uis-extract-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def day(number: int) -> dict[str, Any]:
+    """The task context of the Moscow day 2026-01-<number>."""
+    start = pendulum.datetime(2026, 1, number, tz=TZ)
+    return {"data_interval_start": start, "data_interval_end": start.add(days=1)}
+
+
+@pytest.mark.parametrize(("file_format", "compression"), [("jsonl", None), ("csv", "gzip"), ("parquet", None)])
+def test_window_lands_on_s3_identical_to_the_local_file(
+    uis_conn: str,
+    emulator: UISEmulator,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    file_format: str,
+    compression: str | None,
+) -> None:
+    key = f"uis/uploaded_calls/date=2026-01-04/part-0.{file_format}"
+    common = {"file_format": file_format, "compression": compression, "page_size": 25}
+    remote = UISUploadedCallsToStorageOperator(
+        task_id="s3", output_path=f"s3://{bucket}/{key}", output_conn_id=S3_CONN_ID, **common
+    ).execute(day(4))
+    local = UISUploadedCallsToStorageOperator(task_id="local", output_path=str(tmp_path / "part"), **common).execute(
+        day(4)
+    )
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert body == (tmp_path / "part").read_bytes()
+    assert remote["records"] == local["records"] == len(emulator.records("2026-01-04", "2026-01-05")) > 25
+    assert remote["path"] == f"s3://{bucket}/{key}"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+
+
+def test_failed_run_leaves_the_previous_object(uis_conn: str, emulator: UISEmulator, s3: Any, bucket: str) -> None:
+    key = "uis/uploaded_calls/date=2026-01-05/part-0.jsonl"
+    s3.put_object(Bucket=bucket, Key=key, Body=b'{"previous": 1}\n')
+    emulator.disable_method("get.uploaded_calls")
+    op = UISUploadedCallsToStorageOperator(task_id="s3", output_path=f"s3://{bucket}/{key}", output_conn_id=S3_CONN_ID)
+    with pytest.raises(UISPermissionError):
+        op.execute(day(5))
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b'{"previous": 1}\n'
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]

@@ -1,0 +1,413 @@
+"""The extract engine against the UIS emulator on loopback: windows, splitting, paging, restarts, atomic output."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISPagingLimitError
+from uis_provider.extract import ReportQuery, extract_window, iter_window_records, plan_windows, split_part
+from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol import paging
+from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
+from uis_provider.protocol.windows import Window
+from uis_provider.testing import UISEmulator
+
+TZ = "Europe/Moscow"
+KEY = "extract-test-key"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def expected_order(truth: list[dict[str, Any]], parts: tuple[Window, ...], time_field: str, key: str) -> list[Any]:
+    """Keys in the engine's promised order: part by part, by the unique key inside a part."""
+    keys: list[Any] = []
+    for part in parts:
+        keys.extend(sorted(r[key] for r in truth if part.contains(r[time_field])))
+    return keys
+
+
+def conn_json(url: str) -> str:
+    """A ``uis`` connection with the test key, as ``AIRFLOW_CONN_<ID>`` JSON."""
+    from airflow.sdk import Connection
+
+    return Connection(conn_id="uis_default", conn_type="uis", host=url, password=KEY).as_json()
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> UISEmulator:
+    """Start an emulator with ``settings`` and point ``uis_default`` at it (stop it yourself)."""
+    api = UISEmulator(api_keys={KEY: "valid"}, **settings).start()
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
+    return api
+
+
+@pytest.fixture
+def hook(uis_conn: str) -> Iterator[UISHook]:
+    """A hook on the shared 2 000-call January emulator."""
+    with UISHook(uis_conn) as uis_hook:
+        yield uis_hook
+
+
+# -- query validation: no emulator involved, nothing can be called -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 10_001}, "page_size"),
+        ({"page_size": "many"}, "page_size"),
+        ({"max_window_days": 0}, "max_window_days"),
+        ({"fields": ["ext_id", "no_such_field"]}, "fields"),
+        ({"fields": "ext_id"}, "fields"),
+        ({"filter": {"field": "status", "operator": "~", "value": "x"}}, "filter.operator"),
+        (
+            {
+                "filter": {
+                    "filters": [{"filters": [{"filters": [{"field": "status", "operator": "=", "value": "new"}]}]}]
+                }
+            },
+            "filter",
+        ),
+        ({"filter": {"field": "upload_time", "operator": "=", "value": "x"}}, "upload_time"),
+        ({"sort": [{"field": "tags"}]}, "sort[0]"),
+        ({"sort": [{"field": "ext_id", "order": "up"}]}, "sort[0].order"),
+        ({"user_id": "agent-7"}, "user_id"),
+        ({"extra_params": {"date_from": "2026-01-01"}}, "extra_params"),
+    ],
+)
+def test_bad_query_parameters_are_refused_by_name(kwargs: dict[str, Any], named: str) -> None:
+    with pytest.raises(UISConfigurationError, match=r"\b" + named.replace("[", r"\[").replace(".", r"\.")):
+        ReportQuery.build("get.uploaded_calls", **kwargs)
+
+
+def test_methods_are_checked() -> None:
+    with pytest.raises(UISConfigurationError, match="method must name a get"):
+        ReportQuery.build("upload.calls")
+    with pytest.raises(UISConfigurationError, match="pass fields"):
+        ReportQuery.build("get.communications_report")
+    query = ReportQuery.build("get.communications_report", fields=["id", "start_time", "communication_type"])
+    assert query.columns == ("id", "start_time", "communication_type")
+
+
+def test_request_params_add_the_time_field_and_the_unique_key() -> None:
+    query = ReportQuery.build(
+        "get.uploaded_calls",
+        fields=["ext_id", "status"],
+        sort=[{"field": "status", "order": "desc"}],
+        user_id="42",
+        extra_params={"report_id": 5},
+    )
+    window = Window.build("2026-01-04", "2026-01-05", TZ)
+    params = query.request_params(window)
+    assert params["fields"] == ["ext_id", "status", "upload_time"]
+    assert query.drops_time_field
+    assert params["sort"] == [{"field": "status", "order": "desc"}, {"field": "ext_id", "order": "asc"}]
+    assert params["user_id"] == 42
+    assert params["report_id"] == 5
+    assert (params["date_from"], params["date_till"]) == ("2026-01-04 00:00:00", "2026-01-05 00:00:00")
+    assert "limit" not in params
+    assert "offset" not in params
+
+
+def test_default_columns_are_requested_explicitly() -> None:
+    params = ReportQuery.build("get.calls_report").request_params(Window.build("2026-01-04", "2026-01-05", TZ))
+    assert params["fields"] == list(CALLS_REPORT.columns)
+    assert params["sort"] == [{"field": "id", "order": "asc"}]
+
+
+def test_window_days_never_exceed_the_method_limit() -> None:
+    year = Window.build("2025-01-01", "2026-01-01", TZ)
+    report = ReportQuery.build("get.calls_report", max_window_days=365)
+    assert report.window_days == 90
+    parts = plan_windows(year, report)
+    assert [p.start for p in parts[1:]] == [p.end for p in parts[:-1]]
+    assert (parts[0].start, parts[-1].end) == (year.start, year.end)
+    assert max(p.seconds for p in parts) <= 90 * 86_400
+    assert len(parts) == 5
+    assert ReportQuery.build("get.uploaded_calls", max_window_days=365).window_days == 365
+    assert ReportQuery.build("get.uploaded_calls", max_window_days=7).window_days == 7
+
+
+def test_split_part_sizes_pieces_from_the_row_count() -> None:
+    day = Window.build("2026-01-04", "2026-01-05", TZ)
+    reach = paging.reachable_rows(10_000)
+    pieces = split_part(day, 500_000, reach)
+    assert len(pieces) == math.ceil(500_000 / (reach * 0.9))
+    assert [p.start for p in pieces[1:]] == [p.end for p in pieces[:-1]]
+    assert (pieces[0].start, pieces[-1].end) == (day.start, day.end)
+    assert max(p.seconds for p in pieces) - min(p.seconds for p in pieces) <= 1
+    assert len(split_part(day, None, reach)) == 2
+    assert len(split_part(day, reach + 1, reach)) == 2
+    three = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:03", TZ)
+    assert [p.seconds for p in split_part(three, 10**9, reach)] == [1, 1, 1]
+    second = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:01", TZ)
+    with pytest.raises(UISPagingLimitError, match=r"2026-01-04 10:00:00.*narrow the query with a filter"):
+        split_part(second, 200_000, reach)
+
+
+# -- against the emulator -----------------------------------------------------------------------------------------
+
+
+def test_multi_page_window_lands_every_record_once_with_fewest_calls(
+    hook: UISHook, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    window = Window.build("2026-01-03", "2026-01-08", TZ)
+    query = ReportQuery.build("get.uploaded_calls", page_size=70)
+    emulator.reset_log()
+    result = extract_window(hook, window, query, str(tmp_path / "out.jsonl"))
+    truth = emulator.records("2026-01-03", "2026-01-08")
+    got = read_jsonl(tmp_path / "out.jsonl")
+    assert len(truth) > 3 * 70
+    assert result.records == len(got) == len(truth)
+    assert got == sorted(truth, key=lambda r: r["ext_id"])
+    assert emulator.count("get.uploaded_calls") == paging.page_count(len(truth), 70)
+    assert result.parts == (window,)
+    assert result.attempts == 1
+
+
+def test_window_over_90_days_splits_and_lands_every_record_once_in_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    api = serve(monkeypatch, calls=2500, seed=5, start="2025-09-01", days=200)
+    try:
+        with UISHook("uis_default") as hook:
+            window = Window.build("2025-09-01", "2026-03-20", TZ)
+            result = extract_window(hook, window, ReportQuery.build("get.uploaded_calls"), str(tmp_path / "u.jsonl"))
+            report = extract_window(
+                hook, window, ReportQuery.build("get.calls_report", max_window_days=400), str(tmp_path / "r.jsonl")
+            )
+        truth = api.records("2025-09-01", "2026-03-20")
+        assert [p.seconds // 86_400 for p in result.parts] == [90, 90, 20]
+        got = read_jsonl(tmp_path / "u.jsonl")
+        assert [r["ext_id"] for r in got] == expected_order(truth, result.parts, "upload_time", "ext_id")
+        assert len(got) == len(truth) == result.records
+        rows = api.report_rows("2025-09-01", "2026-03-20")
+        got_rows = read_jsonl(tmp_path / "r.jsonl")
+        assert len(report.parts) == 3
+        assert [r["id"] for r in got_rows] == expected_order(rows, report.parts, "start_time", "id")
+        assert len(got_rows) == len(rows) > 0
+        spans = [
+            pendulum.parse(e["params"]["date_till"]) - pendulum.parse(e["params"]["date_from"])
+            for e in api.requests
+            if e["method"] == "get.calls_report"
+        ]
+        assert spans
+        assert max(s.in_days() for s in spans) <= 90
+        assert all(e["error"] is None for e in api.requests)
+    finally:
+        api.stop()
+
+
+def test_window_over_110k_rows_splits_by_time_and_lands_every_record_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    api = serve(monkeypatch, calls=120_000, seed=9, start="2026-02-01", days=2, report_calls=0)
+    try:
+        with UISHook("uis_default") as hook:
+            window = Window.build("2026-02-01", "2026-02-03", TZ)
+            # narrow columns keep the test quick; the engine's splitting does not depend on them
+            query = ReportQuery.build("get.uploaded_calls", fields=["ext_id", "upload_time"])
+            result = extract_window(hook, window, query, str(tmp_path / "big.jsonl"))
+            calls = hook.session.stats.calls
+        keys = [json.loads(line)["ext_id"] for line in (tmp_path / "big.jsonl").open(encoding="utf-8")]
+        truth = api.records("2026-02-01", "2026-02-03")
+        assert len(truth) == 120_000
+        assert len(result.parts) >= 2
+        assert len(keys) == len(set(keys)) == result.records == 120_000
+        assert keys == expected_order(truth, result.parts, "upload_time", "ext_id")
+        per_part = [sum(1 for r in truth if p.contains(r["upload_time"])) for p in result.parts]
+        assert max(per_part) <= paging.reachable_rows(10_000)
+        # the API's total for a part also counts its end second (inclusive date_till): page by what it answers
+        answered = [sum(1 for r in truth if p.api_from <= r["upload_time"] <= p.api_till) for p in result.parts]
+        # the first call found the window too big; then the fewest pages of each part
+        assert calls == 1 + sum(paging.page_count(n, 10_000) for n in answered)
+    finally:
+        api.stop()
+
+
+@pytest.mark.parametrize("till_inclusive", [True, False])
+def test_adjacent_windows_across_a_boundary_second_lose_and_repeat_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, till_inclusive: bool
+) -> None:
+    api = serve(monkeypatch, calls=600, seed=2, start="2026-01-10", days=4, till_inclusive=till_inclusive)
+    try:
+        at_boundary = api.add_calls(6, "2026-01-12 00:00:00", "2026-01-12 00:00:01")
+        just_before = api.add_calls(4, "2026-01-11 23:59:59", "2026-01-12 00:00:00")
+        with UISHook("uis_default") as hook:
+            query = ReportQuery.build("get.uploaded_calls", page_size=50)
+            first = extract_window(hook, Window.build("2026-01-10", "2026-01-12", TZ), query, str(tmp_path / "a.jsonl"))
+            second = extract_window(
+                hook, Window.build("2026-01-12", "2026-01-14", TZ), query, str(tmp_path / "b.jsonl")
+            )
+        a = [r["ext_id"] for r in read_jsonl(tmp_path / "a.jsonl")]
+        b = [r["ext_id"] for r in read_jsonl(tmp_path / "b.jsonl")]
+        truth = [r["ext_id"] for r in api.records("2026-01-10", "2026-01-14")]
+        assert len(a) + len(b) == len(truth) == len(set(a) | set(b))
+        assert set(a) | set(b) == set(truth)
+        assert set(at_boundary) <= set(b)
+        assert set(just_before) <= set(a)
+        assert first.records + second.records == len(truth)
+        assert first.dropped == (6 if till_inclusive else 0)
+    finally:
+        api.stop()
+
+
+def test_rerun_gives_byte_identical_output(hook: UISHook, emulator: UISEmulator, tmp_path: Path) -> None:
+    window = Window.build("2026-01-05", "2026-01-12", TZ)
+    query = ReportQuery.build("get.uploaded_calls", page_size=200)
+    for name, fmt, compression in [("a.jsonl", "jsonl", None), ("a.csv.gz", "csv", "gzip")]:
+        extract_window(hook, window, query, str(tmp_path / name), file_format=fmt, compression=compression)
+        first = (tmp_path / name).read_bytes()
+        extract_window(hook, window, query, str(tmp_path / f"again-{name}"), file_format=fmt, compression=compression)
+        assert (tmp_path / f"again-{name}").read_bytes() == first
+    assert len(read_jsonl(tmp_path / "a.jsonl")) == len(emulator.records("2026-01-05", "2026-01-12")) > 0
+
+
+def test_narrowed_fields_request_the_time_field_but_do_not_write_it(
+    hook: UISHook, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    query = ReportQuery.build("get.uploaded_calls", fields=["status", "ext_id"], page_size=100)
+    emulator.reset_log()
+    extract_window(hook, Window.build("2026-01-20", "2026-01-22", TZ), query, str(tmp_path / "f.jsonl"))
+    got = read_jsonl(tmp_path / "f.jsonl")
+    truth = emulator.records("2026-01-20", "2026-01-22")
+    assert got == [{"status": r["status"], "ext_id": r["ext_id"]} for r in sorted(truth, key=lambda r: r["ext_id"])]
+    assert all(list(r) == ["status", "ext_id"] for r in got)
+    assert {tuple(e["params"]["fields"]) for e in emulator.requests if e["method"] == "get.uploaded_calls"} == {
+        ("status", "ext_id", "upload_time")
+    }
+
+
+class ChangingDataHook(UISHook):
+    """A real hook that uploads more calls into the window after the first page of its first ``passes`` passes."""
+
+    def __init__(self, api: UISEmulator, span: tuple[str, str], passes: int) -> None:
+        super().__init__("uis_default")
+        self.api, self.span, self.passes_left = api, span, passes
+
+    def paginate(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[Any]:
+        for index, page in enumerate(super().paginate(method, params, **kwargs)):
+            yield page
+            if index == 0 and self.passes_left > 0:
+                self.passes_left -= 1
+                self.api.add_calls(3, *self.span)
+
+
+def test_data_changing_mid_window_restarts_the_whole_window_without_duplicates(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    span = ("2026-01-15", "2026-01-18")
+    emulator.reset_log()
+    with ChangingDataHook(emulator, span, passes=1) as hook:
+        result = extract_window(
+            hook, Window.build(*span, TZ), ReportQuery.build("get.uploaded_calls", page_size=60), tmp_path / "c.jsonl"
+        )
+        calls = hook.session.stats.calls
+    truth = emulator.records(*span)
+    got = read_jsonl(tmp_path / "c.jsonl")
+    assert result.attempts == 2
+    assert got == sorted(truth, key=lambda r: r["ext_id"])
+    assert calls == emulator.count() > paging.page_count(len(truth), 60)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.jsonl"]
+
+
+def test_data_that_keeps_changing_fails_and_keeps_the_old_output(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    target = tmp_path / "old.jsonl"
+    target.write_bytes(b'{"previous": true}\n')
+    span = ("2026-01-15", "2026-01-18")
+    with ChangingDataHook(emulator, span, passes=5) as hook, pytest.raises(UISDataChangedError, match="2 passes"):
+        extract_window(
+            hook,
+            Window.build(*span, TZ),
+            ReportQuery.build("get.uploaded_calls", page_size=60),
+            target,
+            max_attempts=2,
+        )
+    assert target.read_bytes() == b'{"previous": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["old.jsonl"]
+
+
+def test_iterating_a_window_streams_page_by_page(hook: UISHook, emulator: UISEmulator) -> None:
+    emulator.reset_log()
+    records = iter_window_records(
+        hook, Window.build("2026-01-02", "2026-01-09", TZ), ReportQuery.build("get.uploaded_calls", page_size=25)
+    )
+    first = next(records)
+    assert emulator.count("get.uploaded_calls") == 1
+    assert set(first) == set(UPLOADED_CALLS.columns)
+    rest = list(records)
+    assert emulator.count("get.uploaded_calls") == paging.page_count(len(rest) + 1, 25)
+
+
+def test_empty_window_writes_a_valid_empty_output(hook: UISHook, emulator: UISEmulator, tmp_path: Path) -> None:
+    window = Window.build("2025-06-01", "2025-06-02", TZ)
+    query = ReportQuery.build("get.uploaded_calls")
+    emulator.reset_log()
+    jsonl = extract_window(hook, window, query, str(tmp_path / "e.jsonl"))
+    csv = extract_window(hook, window, query, str(tmp_path / "e.csv"), file_format="csv")
+    assert jsonl.records == csv.records == 0
+    assert (tmp_path / "e.jsonl").read_bytes() == b""
+    assert (tmp_path / "e.csv").read_text(encoding="utf-8") == ",".join(UPLOADED_CALLS.columns) + "\n"
+    assert emulator.count("get.uploaded_calls") == 2
+
+
+CHILD = """
+import sys
+from uis_provider.extract import ReportQuery, extract_window
+from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol.windows import Window
+
+with UISHook("uis_default") as hook:
+    window = Window.build("2026-01-01", "2026-02-01", "Europe/Moscow")
+    extract_window(hook, window, ReportQuery.build("get.uploaded_calls", page_size=20), sys.argv[1])
+"""
+
+
+def test_a_run_killed_mid_write_leaves_the_old_output_and_no_partial_file(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    target = tmp_path / "date=2026-01" / "part-0.jsonl"
+    target.parent.mkdir()
+    target.write_bytes(b'{"old": 1}\n')
+    emulator.latency = 0.05
+    emulator.reset_log()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target)], env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while emulator.count("get.uploaded_calls") < 10:
+            assert child.poll() is None, "the child ended before it was killed"
+            assert time.monotonic() < deadline, "the child never got going"
+            time.sleep(0.05)
+        temps = [p.name for p in target.parent.iterdir() if p.name != "part-0.jsonl"]
+        assert len(temps) == 1
+        assert temps[0].startswith(".part-0.jsonl.tmp-")
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b'{"old": 1}\n'
+
+    emulator.latency = 0.0
+    with UISHook(uis_conn) as hook:
+        result = extract_window(
+            hook, Window.build("2026-01-01", "2026-02-01", TZ), ReportQuery.build("get.uploaded_calls"), target
+        )
+    assert [p.name for p in target.parent.iterdir()] == ["part-0.jsonl"]
+    assert result.records == len(read_jsonl(target)) == 2000

@@ -1,0 +1,336 @@
+"""The extract engine: land one date window of a ``get.*`` report method, complete, in order and exactly once.
+
+It plans the window's parts (by ``max_window_days``, then recursively by time while a part holds more rows than
+offset paging reaches), pages each part with :meth:`UISHook.paginate`, drops records outside the half-open window
+and streams them into a record writer, so memory stays bounded by one page. It uses the protocol core for windows,
+filters and paging and the storage package for formats and atomic output; it holds no Airflow operator state, so a
+benchmark or a script can call it directly with a hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
+from uis_provider.protocol import paging
+from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
+from uis_provider.protocol.methods import ReportMethod, report_method
+from uis_provider.protocol.windows import Window
+from uis_provider.storage.atomic import atomic_output, to_storage_path
+from uis_provider.storage.formats import open_record_writer, validate_output_options
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from uis_provider.hooks.uis import UISHook
+
+DEFAULT_MAX_WINDOW_DAYS = 90
+DEFAULT_MAX_ATTEMPTS = 3
+#: A part is split so each piece is expected to fill at most this share of what offset paging reaches; the
+#: headroom absorbs uneven traffic over time, so a second split (and its wasted first call) is rare.
+SPLIT_FILL = 0.9
+#: Parameters the engine sets itself; ``extra_params`` may not carry them.
+RESERVED_PARAMS = frozenset(
+    {"access_token", "date_from", "date_till", "limit", "offset", "fields", "filter", "sort", "user_id"}
+)
+
+log = logging.getLogger(__name__)
+
+
+def positive_int(value: Any, parameter: str, what: str) -> int:
+    """``value`` as an int >= 1 (digit strings from templates accepted), else an error naming ``parameter``."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UISConfigurationError(f"{parameter} must be a positive whole number ({what}), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A validated request for one report method: what to ask, how to page it and which columns to write.
+
+    Build it with :meth:`build`, which checks every parameter before any API call is made.
+    """
+
+    method: ReportMethod
+    fields: tuple[str, ...] | None = None
+    filter: dict[str, Any] | None = None
+    sort: tuple[dict[str, str], ...] = ()
+    user_id: int | None = None
+    extra_params: Mapping[str, Any] = field(default_factory=dict)
+    page_size: int = paging.DEFAULT_PAGE_SIZE
+    max_window_days: int = DEFAULT_MAX_WINDOW_DAYS
+
+    @classmethod
+    def build(
+        cls,
+        method: str | ReportMethod,
+        *,
+        fields: Sequence[str] | None = None,
+        filter: Any = None,
+        sort: Any = None,
+        user_id: Any = None,
+        extra_params: Mapping[str, Any] | None = None,
+        page_size: Any = paging.DEFAULT_PAGE_SIZE,
+        max_window_days: Any = DEFAULT_MAX_WINDOW_DAYS,
+    ) -> ReportQuery:
+        """Validate the user's parameters (raising :class:`UISConfigurationError` naming the bad one)."""
+        spec = resolve_method(method)
+        checked_fields = validate_fields(fields, spec)
+        if checked_fields is None and not spec.columns:
+            raise UISConfigurationError(
+                f"fields is not set and the provider does not know the default columns of {spec.name}; "
+                "pass fields=[...] with the columns to extract"
+            )
+        checked_filter = validate_filter(filter, method=spec)
+        checked_sort = stable_sort(validate_sort(sort, spec), spec)
+        extras = dict(extra_params or {})
+        clash = sorted(RESERVED_PARAMS.intersection(extras))
+        if clash:
+            raise UISConfigurationError(
+                f"extra_params may not set {clash}: the operator sets them itself; use the matching operator "
+                "parameter instead (date_from/date_till, fields, filter, sort, user_id, page_size)"
+            )
+        return cls(
+            method=spec,
+            fields=tuple(checked_fields) if checked_fields is not None else None,
+            filter=checked_filter,
+            sort=tuple(checked_sort),
+            user_id=None if user_id in (None, "") else positive_int(user_id, "user_id", "the client's user id"),
+            extra_params=extras,
+            page_size=paging.validate_page_size(page_size),
+            max_window_days=positive_int(max_window_days, "max_window_days", "days per request window"),
+        )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns written, in order: the user's ``fields``, else the method's default columns."""
+        return self.fields if self.fields is not None else self.method.columns
+
+    @property
+    def drops_time_field(self) -> bool:
+        """True when the user's ``fields`` omit the window's time field: it is requested, then not written."""
+        return self.fields is not None and self.method.time_field not in self.fields
+
+    @property
+    def window_days(self) -> int:
+        """Longest part sent in one request: the user's limit, capped by the method's own (90 days for reports)."""
+        if self.method.max_window_days is None:
+            return self.max_window_days
+        return min(self.max_window_days, self.method.max_window_days)
+
+    @property
+    def reachable_rows(self) -> int:
+        """Rows one query can page through at this page size."""
+        return paging.reachable_rows(self.page_size)
+
+    def request_params(self, part: Window) -> dict[str, Any]:
+        """The method's parameters for one part (``limit``/``offset`` are added by the hook's paginator).
+
+        ``fields`` is always sent (the written columns, plus the time field when they omit it), so every format
+        holds the same columns whatever the API's defaults are.
+        """
+        params: dict[str, Any] = dict(self.extra_params)
+        params.update(part.api_params())
+        params["fields"] = [*self.columns, self.method.time_field] if self.drops_time_field else list(self.columns)
+        if self.filter is not None:
+            params["filter"] = self.filter
+        params["sort"] = [dict(item) for item in self.sort]
+        if self.user_id is not None:
+            params["user_id"] = self.user_id
+        return params
+
+
+def resolve_method(name: Any) -> ReportMethod:
+    """The spec of a ``get.*`` method given by name or as a :class:`ReportMethod`; anything else is refused."""
+    if isinstance(name, ReportMethod):
+        return name
+    if not isinstance(name, str) or not name.startswith("get."):
+        raise UISConfigurationError(
+            f"method must name a get.* report method of the UIS Data API (e.g. 'get.calls_report'), got {name!r}"
+        )
+    return report_method(name)
+
+
+def plan_windows(window: Window, query: ReportQuery) -> list[Window]:
+    """The window's consecutive parts of at most ``query.window_days`` days, before any row-count split."""
+    return window.split_days(query.window_days)
+
+
+def split_part(part: Window, total_items: int | None, reachable: int) -> list[Window]:
+    """Equal-time pieces of a part too big to page, sized from its row count so each fits with some headroom.
+
+    Unknown ``total_items`` gives halves. A one-second part cannot be split: that is an error the user must
+    resolve with a narrower ``filter``.
+    """
+    if part.seconds < 2:
+        raise UISPagingLimitError(
+            f"the single second {part.api_from} holds {total_items if total_items is not None else 'too many'} "
+            f"rows, more than the {reachable} that offset paging reaches, so its window cannot be split further; "
+            "narrow the query with a filter",
+        )
+    pieces = 2 if total_items is None else max(2, math.ceil(total_items / (reachable * SPLIT_FILL)))
+    pieces = min(pieces, part.seconds)
+    bounds = [part.start.add(seconds=(index * part.seconds) // pieces) for index in range(pieces)] + [part.end]
+    return [Window(bounds[i], bounds[i + 1], part.timezone) for i in range(pieces)]
+
+
+def _total_from(error: UISPagingLimitError) -> int | None:
+    total = error.params.get("total_items")
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+@dataclass
+class ExtractProgress:
+    """What one pass over a window did: the parts it paged and the records it kept and dropped."""
+
+    parts: list[Window] = field(default_factory=list)
+    records: int = 0
+    dropped: int = 0
+
+
+def iter_window_records(
+    hook: UISHook, window: Window, query: ReportQuery, progress: ExtractProgress | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every record of ``window`` exactly once, ordered by part then by the query's stable sort.
+
+    Streams page by page. Raises :class:`UISDataChangedError` when the data moves while a part is paged (the
+    caller restarts the window) and :class:`UISPagingLimitError` when a one-second part is still too big.
+    """
+    progress = progress if progress is not None else ExtractProgress()
+    for part in plan_windows(window, query):
+        yield from _part_records(hook, part, query, progress)
+
+
+def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress) -> Iterator[dict]:
+    pages = hook.paginate(query.method.name, query.request_params(part), page_size=query.page_size)
+    try:
+        first = next(pages)
+    except UISPagingLimitError as exc:
+        total = _total_from(exc)
+        pieces = split_part(part, total, query.reachable_rows)
+        log.info(
+            "%s %s .. %s holds %s rows, more than %d reachable by offset paging: split into %d parts",
+            query.method.name,
+            part.api_from,
+            part.api_till,
+            total if total is not None else "too many",
+            query.reachable_rows,
+            len(pieces),
+        )
+        for piece in pieces:
+            yield from _part_records(hook, piece, query, progress)
+        return
+    progress.parts.append(part)
+    time_field = query.method.time_field
+    drop_time = query.drops_time_field
+    for page in _chain_first(first, pages):
+        for record in page.records:
+            stamp = record.get(time_field)
+            if stamp is None and time_field not in record:
+                raise UISError(
+                    f"a record has no {time_field!r}, the field the window selects on, so it cannot be placed "
+                    "in [date_from, date_till)",
+                    method=query.method.name,
+                )
+            if not part.contains(stamp):
+                progress.dropped += 1
+                continue
+            if drop_time:
+                del record[time_field]
+            progress.records += 1
+            yield record
+
+
+def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """The outcome of landing one window: where, how many records, which parts, and how many attempts it took."""
+
+    path: ObjectStoragePath
+    records: int
+    parts: tuple[Window, ...]
+    attempts: int
+    dropped: int
+
+
+def extract_window(
+    hook: UISHook,
+    window: Window,
+    query: ReportQuery,
+    output_path: str | os.PathLike[str] | ObjectStoragePath,
+    *,
+    output_conn_id: str | None = None,
+    file_format: str = "jsonl",
+    compression: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    column_kinds: Mapping[str, str] | None = None,
+) -> ExtractResult:
+    """Write every record of ``window`` to ``output_path`` atomically; the previous output survives any failure.
+
+    When ``total_items`` moves while the window is paged, the whole window is read again into a fresh temporary
+    output (up to ``max_attempts`` passes), so the result never holds a duplicate or a gap.
+    """
+    path = checked_output(output_path, output_conn_id, file_format, compression)
+    attempts = positive_int(max_attempts, "max_attempts", "passes over a window whose data moves")
+    attempt = 1
+    while True:
+        progress = ExtractProgress()
+        try:
+            with (
+                atomic_output(path) as binary_file,
+                open_record_writer(
+                    binary_file, file_format, query.columns, compression, column_kinds=column_kinds
+                ) as writer,
+            ):
+                for record in iter_window_records(hook, window, query, progress):
+                    writer.write(record)
+        except UISDataChangedError as exc:
+            if attempt >= attempts:
+                raise UISDataChangedError(
+                    f"the data of {window.api_from} .. {window.api_till} kept changing during {attempts} passes; "
+                    "nothing was written. Run the task again later or raise max_attempts",
+                    method=query.method.name,
+                ) from exc
+            log.warning(
+                "pass %d/%d over %s .. %s discarded (%s); reading the whole window again",
+                attempt,
+                attempts,
+                window.api_from,
+                window.api_till,
+                exc.message,
+            )
+            attempt += 1
+            continue
+        return ExtractResult(path, progress.records, tuple(progress.parts), attempt, progress.dropped)
+
+
+def checked_output(
+    output_path: Any, output_conn_id: str | None, file_format: str, compression: str | None
+) -> ObjectStoragePath:
+    """Validate the output options and path before any call, as :class:`UISConfigurationError`."""
+    check_output_options(file_format, compression)
+    if output_path is None:
+        raise UISConfigurationError("output_path is not set; give the URI the window lands at, e.g. s3://bucket/key")
+    try:
+        return to_storage_path(output_path, output_conn_id)
+    except ValueError as exc:
+        raise UISConfigurationError(str(exc)) from None
+
+
+def check_output_options(file_format: Any, compression: Any) -> None:
+    """``file_format``/``compression`` the writers support, else :class:`UISConfigurationError` with the choices."""
+    try:
+        validate_output_options(file_format, compression)
+    except ValueError as exc:
+        raise UISConfigurationError(str(exc)) from None
