@@ -1,0 +1,37 @@
+# Every target bootstraps its own virtualenv from pyproject.toml (apache-airflow 3.3.2 pinned for reproducibility).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AIRFLOW_VERSION ?= 3.3.2
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint e2e bench build clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]" "apache-airflow==$(AIRFLOW_VERSION)"
+	touch $(STAMP)
+
+## demo: run the example DAG against the bundled UIS emulator, writing to ./output
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## test: the whole test suite (unit + dag.test() against the emulator, moto S3)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## lint: ruff (with Airflow's AIR rules) and mypy
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## build: wheel + sdist, checked by twine
+build: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
+
+clean:
+	rm -rf $(VENV) dist build .airflow output .pytest_cache .mypy_cache .ruff_cache
