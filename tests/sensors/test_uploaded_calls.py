@@ -1,0 +1,379 @@
+"""UISUploadedCallsSensor against the emulator over loopback: pokes, selection, errors, deferral, bad input.
+
+The emulator's clock is moved to noon of a fixed future day, so the day's window holds only this test's uploads;
+uploads stay ``new`` for 600 s and finish 1 200 s after upload, and tests move the clock to progress them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+
+from uis_provider.exceptions import UISConfigurationError
+from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.windows import ZERO_WINDOW_HINT
+from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
+from uis_provider.testing import UISEmulator
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
+
+API_KEY = "sensor-test-key-93ad0f"
+LOGIN = "sensor.tester@example.com"
+PASSWORD = "sensor-Pa55word-x7"
+TZ = "Europe/Moscow"
+DAY = pendulum.datetime(2027, 2, 1, tz=TZ)
+END = DAY.add(days=1)
+FAST = RetryPolicy(max_retries=5, backoff_base=0.01, backoff_max=0.05, limit_margin=0.05)
+API_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def local(moment: pendulum.DateTime) -> str:
+    """A moment as the account's wall-clock text, the form every emulator knob accepts."""
+    return moment.in_timezone(TZ).strftime(API_FORMAT)
+
+
+def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: Any) -> str:
+    from airflow.sdk import Connection
+
+    return Connection(
+        conn_id="tmp",
+        conn_type="uis",
+        host=url,
+        login=login,
+        password=password,
+        extra=json.dumps(extra) if extra else None,
+    ).as_json()
+
+
+def start_emulator(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> UISEmulator:
+    """A started emulator at noon of ``DAY`` with the connections ``uis_default``, ``uis_tz`` and ``uis_login``."""
+    options: dict[str, Any] = {
+        "calls": 300,
+        "seed": 9,
+        "start": "2026-01-01",
+        "days": 10,
+        "api_keys": {API_KEY: "valid"},
+        "users": {LOGIN: PASSWORD},
+        "new_seconds": 600,
+        "process_seconds": 1200,
+        **knobs,
+    }
+    emulator = UISEmulator(**options).start()
+    emulator.clock.advance(DAY.add(hours=12).timestamp() - emulator.clock.time())
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url))
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone=TZ))
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
+    return emulator
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
+    emulator = start_emulator(monkeypatch)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def make_calls(api: UISEmulator, n: int, *, prefix: str, urls: list[str] | None = None) -> list[dict[str, Any]]:
+    """``n`` valid ``upload.calls`` items; ``urls`` gives the recording URL of the first ones (the rest are fine)."""
+    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
+    urls = urls or []
+    return [
+        {
+            "ext_id": f"{prefix}-{i:03d}",
+            "is_lost": False,
+            "calling_phone_number": "74951234567",
+            "called_phone_number": "79161234567",
+            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
+            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
+            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
+        }
+        for i in range(n)
+    ]
+
+
+def upload(api: UISEmulator, calls: list[dict[str, Any]], request_id: str | None = None) -> list[str]:
+    with UISHook("uis_default") as hook:
+        hook.call("upload.calls", {"calls": calls}, request_id=request_id)
+    return [c["ext_id"] for c in calls]
+
+
+def sensor(**kwargs: Any) -> UISUploadedCallsSensor:
+    options: dict[str, Any] = {"task_id": "wait", "poke_interval": 0.05, "api_retry_policy": FAST, **kwargs}
+    return UISUploadedCallsSensor(**options)
+
+
+def context(start: Any = DAY, end: Any = END) -> dict[str, Any]:
+    return {"data_interval_start": start, "data_interval_end": end}
+
+
+def truth(api: UISEmulator, start: Any = DAY, end: Any = END) -> tuple[dict[str, int], dict[str, int]]:
+    """Counts per status and per error code of the emulator's ground truth for ``[start, end)``."""
+    records = api.records(local(start), local(end))
+    statuses = Counter(r["status"] for r in records)
+    codes = Counter(r["error_code"] for r in records if r["error_code"])
+    return dict(sorted(statuses.items())), dict(sorted(codes.items()))
+
+
+def calls_of(api: UISEmulator, method: str) -> list[dict[str, Any]]:
+    return [r for r in api.requests if r["method"] == method]
+
+
+def test_not_done_while_new_or_in_process_then_done_with_the_summary(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 6, prefix="a", urls=["https://records.example/missing.mp3"]))
+    task = sensor()
+    seen = []
+    for step in (0, 700, 600):
+        api.clock.advance(step)
+        before = api.count("get.uploaded_calls")
+        result = task.poke(context())
+        seen.append((sorted({r["status"] for r in api.records(local(DAY), local(END))}), result.is_done))
+        if not result.is_done:
+            assert api.count("get.uploaded_calls") - before == 1
+    task.close()
+
+    assert seen == [(["new"], False), (["in_process"], False), (["error", "processed"], True)]
+    statuses, codes = truth(api)
+    assert result.xcom_value == {
+        "date_from": DAY.isoformat(),
+        "date_till": END.isoformat(),
+        "total": 6,
+        "statuses": statuses,
+        "error_codes": codes,
+    }
+    assert statuses == {"error": 1, "processed": 5}
+    assert codes == {"http_status_download_error": 1}
+    assert api.count("get.account") == 1
+    probe = calls_of(api, "get.uploaded_calls")[0]["params"]
+    assert probe["limit"] == 1
+    assert probe["filter"] == {"field": "status", "operator": "in", "value": ["new", "in_process"]}
+    assert probe["date_from"] == "2027-02-01 00:00:00"
+    assert probe["date_till"] == "2027-02-02 00:00:00"
+
+
+def test_timezone_from_the_connection_skips_get_account(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 2, prefix="tz"))
+    task = sensor(uis_conn_id="uis_tz")
+    assert not task.poke(context())
+    task.close()
+    assert api.count("get.account") == 0
+    assert api.count("get.uploaded_calls") == 1
+
+
+def test_fail_on_error_fails_naming_how_many_and_the_codes(api: UISEmulator) -> None:
+    urls = ["https://records.example/missing-1.mp3", "https://records.example/missing-2.mp3"]
+    upload(api, make_calls(api, 5, prefix="e", urls=[*urls, "https://records.example/slow.mp3"]))
+    api.clock.advance(1300)
+    with pytest.raises(AirflowFailException) as failure:
+        sensor(fail_on_error=True).poke(context())
+    message = str(failure.value)
+    assert "3 of 5 selected uploads ended with status 'error'" in message
+    assert "http_status_download_error x2" in message
+    assert "timeout_download_error x1" in message
+
+    result = sensor().poke(context())
+    assert result.is_done
+    assert result.xcom_value["statuses"] == {"error": 3, "processed": 2}
+
+
+def test_fail_on_error_fails_at_once_even_while_others_are_pending(api: UISEmulator) -> None:
+    api.add_calls(2, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="new")
+    api.add_calls(1, local(DAY.add(hours=3)), local(DAY.add(hours=4)), status="error")
+    assert not sensor().poke(context())
+    with pytest.raises(AirflowFailException, match=r"1 of 3 selected uploads ended with status 'error'"):
+        sensor(fail_on_error=True).poke(context())
+
+
+def test_cancelled_uploads_are_reported_not_waited_for(api: UISEmulator) -> None:
+    api.add_calls(3, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="cancelled")
+    api.add_calls(2, local(DAY.add(hours=2)), local(DAY.add(hours=3)), status="processed")
+    result = sensor().poke(context())
+    assert result.is_done
+    assert result.xcom_value["statuses"] == {"cancelled": 3, "processed": 2}
+    assert result.xcom_value["total"] == 5
+
+
+def test_empty_selection_is_done_at_the_first_poke(api: UISEmulator) -> None:
+    result = sensor(uis_conn_id="uis_tz").poke(context())
+    assert result.is_done
+    assert result.xcom_value["total"] == 0
+    assert result.xcom_value["statuses"] == {}
+    assert api.count("get.uploaded_calls") == 2
+
+
+def test_ext_request_id_and_ext_ids_narrow_the_selection(api: UISEmulator) -> None:
+    first = upload(api, make_calls(api, 3, prefix="first"), request_id="batch-first")
+    api.clock.advance(1300)
+    second = upload(api, make_calls(api, 2, prefix="second"), request_id="batch-second")
+
+    done = sensor(ext_request_id="batch-first").poke(context())
+    assert done.is_done
+    assert done.xcom_value["statuses"] == {"processed": 3}
+    assert not sensor(ext_request_id="batch-second").poke(context())
+    assert not sensor(ext_ids=[first[0], second[0]]).poke(context())
+    by_ids = sensor(ext_ids=first[:2]).poke(context())
+    assert by_ids.is_done
+    assert by_ids.xcom_value["total"] == 2
+    mixed = sensor(ext_request_id="batch-first", filter={"field": "ext_id", "operator": "!=", "value": first[0]})
+    assert mixed.poke(context()).xcom_value["total"] == 2
+
+    probe = calls_of(api, "get.uploaded_calls")[0]["params"]
+    assert probe["filter"] == {
+        "filters": [
+            {"field": "ext_request_id", "operator": "=", "value": "batch-first"},
+            {"field": "status", "operator": "in", "value": ["new", "in_process"]},
+        ],
+        "condition": "and",
+    }
+
+
+@pytest.mark.parametrize("till_inclusive", [True, False])
+def test_uploads_at_the_window_end_second_belong_to_the_next_window(
+    monkeypatch: pytest.MonkeyPatch, till_inclusive: bool
+) -> None:
+    api = start_emulator(monkeypatch, till_inclusive=till_inclusive)
+    try:
+        api.add_calls(2, local(END), local(END.add(seconds=1)), status="new")
+        api.add_calls(3, local(DAY), local(DAY.add(hours=1)), status="processed")
+        result = sensor().poke(context())
+        assert result.is_done
+        assert result.xcom_value["total"] == 3
+
+        api.add_calls(1, local(END.subtract(seconds=1)), local(END), status="new")
+        assert not sensor().poke(context())
+        assert not sensor().poke(context(END, END.add(days=1)))
+    finally:
+        api.stop()
+
+
+def test_a_transient_fault_inside_a_poke_is_retried(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 2, prefix="f"))
+    api.faults.script(["http_502", "drop", "internal_error"])
+    task = sensor(uis_conn_id="uis_tz")
+    assert not task.poke(context())
+    task.close()
+    assert api.faults.injected == 3
+
+
+def test_poke_mode_execute_returns_the_summary_and_logs_out(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 2, prefix="p"))
+
+    def finish() -> None:
+        deadline = time.monotonic() + 60
+        while api.count("get.uploaded_calls") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        api.clock.advance(1300)
+
+    finisher = threading.Thread(target=finish, daemon=True)
+    finisher.start()
+    summary = sensor(uis_conn_id="uis_login").execute(context())
+    finisher.join()
+    assert summary["statuses"] == {"processed": 2}
+    assert api.count("login.user") == 1
+    assert api.count("logout.user") == 1
+    assert api.open_sessions == 0
+
+
+def test_deferrable_pokes_once_then_defers_to_a_secret_free_trigger(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 2, prefix="d"))
+    task = sensor(uis_conn_id="uis_login", deferrable=True, timeout=600, poke_interval=30, fail_on_error=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context())
+
+    assert api.count("get.uploaded_calls") == 1
+    assert api.count("logout.user") == 1
+    assert api.open_sessions == 0
+    assert deferred.value.method_name == "execute_complete"
+    assert 0 < deferred.value.timeout.total_seconds() <= 600
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, UISUploadedCallsTrigger)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "uis_provider.triggers.uploaded_calls.UISUploadedCallsTrigger"
+    assert kwargs["uis_conn_id"] == "uis_login"
+    assert kwargs["date_from"] == DAY.isoformat()
+    assert kwargs["date_till"] == END.isoformat()
+    assert kwargs["fail_on_error"] is True
+    assert kwargs["poll_interval"] == 30
+    assert kwargs["retry_policy"]["backoff_base"] == FAST.backoff_base
+    dumped = json.dumps(kwargs) + repr(trigger)
+    tokens = {r["params"].get("access_token") for r in api.requests} - {None}
+    for secret in (PASSWORD, API_KEY, *tokens):
+        assert secret not in dumped
+
+
+def test_deferrable_does_not_defer_when_already_done(api: UISEmulator) -> None:
+    api.add_calls(2, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="processed")
+    summary = sensor(deferrable=True).execute(context())
+    assert summary["statuses"] == {"processed": 2}
+
+
+def test_execute_complete_turns_events_into_results() -> None:
+    task = sensor()
+    summary = {"date_from": "a", "date_till": "b", "total": 1, "statuses": {"processed": 1}, "error_codes": {}}
+    assert task.execute_complete(context(), {"status": "success", "summary": summary}) == summary
+    with pytest.raises(AirflowFailException, match="2 of 3"):
+        task.execute_complete(context(), {"status": "failure", "message": "2 of 3 ...", "summary": summary})
+    with pytest.raises(AirflowException, match="Component required"):
+        task.execute_complete(context(), {"status": "error", "message": "Component required by method x"})
+    with pytest.raises(AirflowException, match="without an event"):
+        task.execute_complete(context(), None)
+
+
+DEEP = {"filters": [{"filters": [{"field": "ext_id", "operator": "=", "value": "x"}], "condition": "or"}]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ctx", "needle"),
+    [
+        ({"filter": {"field": "upload_time", "operator": ">", "value": "x"}}, context(), "date_from/date_till"),
+        ({"filter": {"field": "status", "operator": "between", "value": 1}}, context(), "not an operator"),
+        ({"filter": {"filters": [DEEP], "condition": "and"}}, context(), "at most 2"),
+        ({"filter": {"filters": [DEEP, DEEP], "condition": "or"}}, context(), "at most 2"),
+        ({"filter": DEEP | {"condition": "or"}, "ext_ids": ["a"]}, context(), "allows 2"),
+        ({"ext_ids": "ext-1"}, context(), "ext_ids must be a list"),
+        ({"ext_ids": []}, context(), "non-empty list"),
+        ({"ext_request_id": {"id": 1}}, context(), "ext_request_id"),
+        ({"user_id": "abc"}, context(), "user_id"),
+        ({}, {}, "no data interval"),
+        ({}, context(DAY, DAY), ZERO_WINDOW_HINT[:40]),
+        ({"date_from": "2027-02-02", "date_till": "2027-02-01"}, {}, "swap them"),
+        ({"date_from": "yesterday", "date_till": "2027-02-01"}, {}, "not a date-time"),
+    ],
+)
+def test_bad_input_fails_before_any_call(
+    api: UISEmulator, kwargs: dict[str, Any], ctx: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(UISConfigurationError) as error:
+        sensor(**kwargs).poke(ctx)
+    assert needle in str(error.value)
+    assert api.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"pending_statuses": []}, "empty"),
+        ({"pending_statuses": "new"}, "must be a list"),
+        ({"pending_statuses": ["new", "processed"]}, "final status"),
+        ({"pending_statuses": ["waiting"]}, "not an upload status"),
+        ({"page_size": 0}, "page_size"),
+    ],
+)
+def test_bad_static_options_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(UISConfigurationError, match=needle):
+        sensor(**kwargs)
+
+
+def test_custom_pending_statuses_are_what_the_probe_counts(api: UISEmulator) -> None:
+    api.add_calls(2, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="not_processed")
+    assert sensor().poke(context()).is_done
+    assert not sensor(pending_statuses=["new", "in_process", "not_processed"]).poke(context())

@@ -1,0 +1,309 @@
+"""UISUploadedCallsTrigger run on an asyncio loop against the emulator over loopback.
+
+Covers the one terminal event (success, failure with codes, error with the API's message), serialization without
+secrets, transient faults, an expired session, pacing by the minute budget, and cleanup on cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from uis_provider.hooks.uis import UISHook
+from uis_provider.hooks.uis_async import UISAsyncHook
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.windows import Window
+from uis_provider.testing import UISEmulator
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
+from uis_provider.uploads import UploadSelection
+
+API_KEY = "trigger-test-key-2b7e41"
+LOGIN = "trigger.tester@example.com"
+PASSWORD = "trigger-Pa55word-q9"
+TZ = "Europe/Moscow"
+DAY = pendulum.datetime(2027, 4, 5, tz=TZ)
+END = DAY.add(days=1)
+API_FORMAT = "%Y-%m-%d %H:%M:%S"
+FAST = {"max_retries": 5, "backoff_base": 0.01, "backoff_max": 0.05, "limit_margin": 0.05}
+
+
+def local(moment: pendulum.DateTime) -> str:
+    """A moment as the account's wall-clock text, the form every emulator knob accepts."""
+    return moment.in_timezone(TZ).strftime(API_FORMAT)
+
+
+def conn_json(url: str, *, password: str = API_KEY, login: str | None = None) -> str:
+    from airflow.sdk import Connection
+
+    return Connection(conn_id="tmp", conn_type="uis", host=url, login=login, password=password).as_json()
+
+
+def start_emulator(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> UISEmulator:
+    """A started emulator at noon of ``DAY``, with connections ``uis_default`` (API key) and ``uis_login``."""
+    options: dict[str, Any] = {
+        "calls": 300,
+        "seed": 11,
+        "start": "2026-01-01",
+        "days": 10,
+        "api_keys": {API_KEY: "valid"},
+        "users": {LOGIN: PASSWORD},
+        "new_seconds": 600,
+        "process_seconds": 1200,
+        **knobs,
+    }
+    emulator = UISEmulator(**options).start()
+    emulator.clock.advance(DAY.add(hours=12).timestamp() - emulator.clock.time())
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url))
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
+    return emulator
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
+    emulator = start_emulator(monkeypatch)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def upload(api: UISEmulator, n: int, *, urls: list[str] | None = None) -> list[str]:
+    """Upload ``n`` calls now; ``urls`` gives the recording URL of the first ones."""
+    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
+    urls = urls or []
+    calls = [
+        {
+            "ext_id": f"trg-{now.int_timestamp}-{i}",
+            "is_lost": False,
+            "calling_phone_number": "74951234567",
+            "called_phone_number": "79161234567",
+            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
+            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
+            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
+        }
+        for i in range(n)
+    ]
+    with UISHook("uis_default") as hook:
+        hook.call("upload.calls", {"calls": calls})
+    return [c["ext_id"] for c in calls]
+
+
+def trigger(**kwargs: Any) -> UISUploadedCallsTrigger:
+    options: dict[str, Any] = {
+        "uis_conn_id": "uis_default",
+        "date_from": DAY.isoformat(),
+        "date_till": END.isoformat(),
+        "timezone": TZ,
+        "poll_interval": 0.02,
+        "retry_policy": FAST,
+        **kwargs,
+    }
+    return UISUploadedCallsTrigger(**options)
+
+
+def probes(api: UISEmulator) -> int:
+    return sum(1 for r in api.requests if r["method"] == "get.uploaded_calls" and r["params"].get("limit") == 1)
+
+
+def after_probes(api: UISEmulator, n: int, action: Callable[[], None]) -> threading.Thread:
+    """Run ``action`` in a thread once the emulator has answered ``n`` probes."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 60
+        while probes(api) < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        action()
+
+    thread = threading.Thread(target=run, name="after-probes", daemon=True)
+    thread.start()
+    return thread
+
+
+def all_events(subject: UISUploadedCallsTrigger) -> list[TriggerEvent]:
+    """Every event the trigger yields until its generator ends."""
+
+    async def collect() -> list[TriggerEvent]:
+        return [event async for event in subject.run()]
+
+    return asyncio.run(asyncio.wait_for(collect(), 60))
+
+
+def test_waits_while_pending_then_yields_one_success_event(api: UISEmulator) -> None:
+    upload(api, 4, urls=["https://records.example/missing.mp3"])
+    finisher = after_probes(api, 3, lambda: api.clock.advance(1300))
+    events = all_events(trigger())
+    finisher.join()
+
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "success"
+    records = api.records(local(DAY), local(END))
+    assert payload["summary"] == {
+        "date_from": DAY.isoformat(),
+        "date_till": END.isoformat(),
+        "total": len(records),
+        "statuses": dict(sorted(Counter(r["status"] for r in records).items())),
+        "error_codes": {"http_status_download_error": 1},
+    }
+    assert payload["summary"]["statuses"] == {"error": 1, "processed": 3}
+    assert probes(api) >= 3
+
+
+def test_failure_event_names_how_many_errors_and_their_codes(api: UISEmulator) -> None:
+    upload(api, 3, urls=["https://records.example/missing.mp3", "https://records.example/slow.mp3"])
+    finisher = after_probes(api, 1, lambda: api.clock.advance(1300))
+    events = all_events(trigger(fail_on_error=True))
+    finisher.join()
+
+    assert [e.payload["status"] for e in events] == ["failure"]
+    payload = events[0].payload
+    assert "2 of 3 selected uploads ended with status 'error'" in payload["message"]
+    assert "http_status_download_error x1, timeout_download_error x1" in payload["message"]
+    assert payload["summary"]["error_codes"] == {"http_status_download_error": 1, "timeout_download_error": 1}
+
+
+def test_error_event_carries_the_api_message(api: UISEmulator) -> None:
+    api.disable_method("get.uploaded_calls")
+    events = all_events(trigger())
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "error"
+    assert payload["mnemonic"] == "method_component_disabled"
+    assert "Component required by method get.uploaded_calls is disabled" in payload["message"]
+
+
+def test_error_event_for_a_missing_connection(api: UISEmulator) -> None:
+    events = all_events(trigger(uis_conn_id="uis_nowhere"))
+    assert [e.payload["status"] for e in events] == ["error"]
+    assert "uis_conn_id='uis_nowhere': no such Airflow connection" in events[0].payload["message"]
+    assert api.count() == 0
+
+
+def test_empty_selection_succeeds_at_the_first_poll(api: UISEmulator) -> None:
+    events = all_events(trigger())
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert events[0].payload["summary"]["total"] == 0
+    assert api.count("get.uploaded_calls") == 2
+
+
+def test_survives_transient_faults(api: UISEmulator) -> None:
+    upload(api, 2)
+    api.faults.script(["http_502", "drop", "internal_error", "malformed"])
+    finisher = after_probes(api, 2, lambda: api.clock.advance(1300))
+    events = all_events(trigger())
+    finisher.join()
+
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert api.faults.injected == 4
+    assert events[0].payload["summary"]["statuses"] == {"processed": 2}
+
+
+def test_survives_an_expired_session_and_logs_out_at_the_end(api: UISEmulator) -> None:
+    upload(api, 2)
+
+    def expire_then_finish() -> None:
+        api.expire_sessions()
+        api.clock.advance(1300)
+
+    finisher = after_probes(api, 2, expire_then_finish)
+    events = all_events(trigger(uis_conn_id="uis_login"))
+    finisher.join()
+
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert "access_token_invalid" in [r["error"] for r in api.requests]
+    assert api.count("login.user") == 2
+    assert api.count("logout.user") == 1
+    assert api.open_sessions == 0
+
+
+def test_paces_itself_by_the_minute_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = start_emulator(monkeypatch, minute_limit=6, minute_window=0.5)
+    try:
+        upload(api, 1)
+        finisher = after_probes(api, 9, lambda: api.clock.advance(1300))
+        events = all_events(trigger(poll_interval=0))
+        finisher.join()
+    finally:
+        api.stop()
+
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert probes(api) >= 9
+    assert [r["error"] for r in api.requests if r["error"]] == []
+
+
+def test_cancellation_logs_out_and_closes(api: UISEmulator) -> None:
+    api.add_calls(2, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="new")
+
+    async def cancel_after_two_probes() -> bool:
+        task = asyncio.ensure_future(anext(trigger(uis_conn_id="uis_login").run()))
+        while probes(api) < 2:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(asyncio.wait_for(cancel_after_two_probes(), 60))
+    assert api.count("login.user") == 1
+    assert api.count("logout.user") == 1
+    assert api.open_sessions == 0
+
+
+def test_serialize_round_trips_and_holds_no_secret(api: UISEmulator) -> None:
+    from airflow.sdk.serde import deserialize, serialize
+
+    selection = UploadSelection(
+        window=Window.build(DAY, END, TZ),
+        filter={"field": "ext_request_id", "operator": "=", "value": "batch-7"},
+        pending_statuses=("new", "in_process", "not_processed"),
+        fail_on_error=True,
+        user_id=77,
+        page_size=500,
+    )
+    original = UISUploadedCallsTrigger.for_selection(
+        selection, uis_conn_id="uis_login", poll_interval=15, retry_policy=RetryPolicy(**FAST)
+    )
+    classpath, kwargs = original.serialize()
+    assert classpath == "uis_provider.triggers.uploaded_calls.UISUploadedCallsTrigger"
+    restored = UISUploadedCallsTrigger(**deserialize(serialize(kwargs)))
+    assert restored.serialize() == (classpath, kwargs)
+    assert restored.selection() == selection
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+    api.add_calls(1, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="processed")
+    events = all_events(restored)
+    tokens = {r["params"].get("access_token") for r in api.requests if r["method"]} - {None}
+    assert tokens
+    dumped = json.dumps(restored.serialize()[1]) + repr(restored) + json.dumps(events[0].payload)
+    for secret in (PASSWORD, API_KEY, *tokens):
+        assert secret not in dumped
+    assert api.requests[-2]["params"]["user_id"] == 77
+
+
+def test_async_hook_calls_through_the_session_and_masks_every_secret(api: UISEmulator) -> None:
+    from airflow.sdk.log import redact
+
+    async def account() -> dict[str, Any]:
+        hook = UISAsyncHook("uis_login")
+        try:
+            return await hook.call("get.account")
+        finally:
+            await hook.aclose()
+
+    result = asyncio.run(account())
+    assert result["data"][0]["timezone"] == TZ
+    token = next(r["params"]["access_token"] for r in api.requests if r["method"] == "get.account")
+    assert redact(f"token={token} password={PASSWORD}") == "token=*** password=***"
+    assert api.count("logout.user") == 1
+    assert api.open_sessions == 0

@@ -1,0 +1,116 @@
+"""``UISAsyncHook``: the ``uis`` connection on an event loop (the trigger's), running the same protocol flows.
+
+Thin on purpose: the connection is read with ``get_async_connection`` (sync connection APIs can deadlock the
+triggerer's loop), secrets are masked with ``amask_secret``, and flows from :mod:`uis_provider.protocol.session` run
+over :mod:`uis_provider.transport.aio`. No JSON-RPC logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+from typing import Any, TypeVar
+
+import httpx
+from airflow.sdk import BaseHook
+
+from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.auth import settings_from_connection
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.session import Effect, Reply, UISSession
+from uis_provider.transport import aio
+
+T = TypeVar("T")
+
+#: The longest ``aclose`` waits for ``logout.user`` (it also runs while the trigger is being cancelled).
+LOGOUT_TIMEOUT = 10.0
+
+
+async def _amask(secret: str) -> None:
+    from airflow.sdk.log import amask_secret
+
+    await amask_secret(secret)
+
+
+class UISAsyncHook(BaseHook):
+    """Async access to the UIS Data API through a ``uis`` connection, for triggers.
+
+    :param uis_conn_id: the Airflow connection of type ``uis`` (API key, or login/password re-logged in as needed).
+    :param retry_policy: how transient failures are retried (default: 5 retries, exponential backoff).
+    """
+
+    conn_name_attr = "uis_conn_id"
+    default_conn_name = "uis_default"
+    conn_type = "uis"
+    hook_name = "UIS Data API"
+
+    def __init__(
+        self, uis_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.uis_conn_id = uis_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._session: UISSession | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._secrets_to_mask: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(uis_conn_id={self.uis_conn_id!r})"
+
+    async def get_session(self) -> UISSession:
+        """The connection's API session (read once; its secrets are masked before anything can log them)."""
+        if self._session is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            try:
+                conn = await get_async_connection(self.uis_conn_id, hook=self)
+            except Exception as exc:
+                if type(exc).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
+                    raise
+                raise UISConfigurationError(
+                    f"uis_conn_id={self.uis_conn_id!r}: no such Airflow connection. Create a connection of type "
+                    f"'uis' (UI: Admin > Connections, or AIRFLOW_CONN_{self.uis_conn_id.upper()})"
+                ) from None
+            if conn.password:
+                await _amask(conn.password)
+            settings = settings_from_connection(conn.host, conn.login, conn.password, conn.extra)
+            self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
+            await self._mask_new_secrets()
+        return self._session
+
+    async def _mask_new_secrets(self) -> None:
+        while self._secrets_to_mask:
+            await _amask(self._secrets_to_mask.pop())
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = aio.new_http_client()
+        return self._http
+
+    async def run(self, flow: Generator[Effect, Reply | None, T]) -> T:
+        """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value."""
+        session = await self.get_session()
+        try:
+            return await aio.run(flow, self._client(), session.settings.endpoint)
+        finally:
+            await self._mask_new_secrets()
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One JSON-RPC call; returns the ``result`` object. ``access_token``/``user_id`` are added by the session."""
+        session = await self.get_session()
+        return await self.run(session.call(method, params))
+
+    async def aclose(self) -> None:
+        """End a login session (``logout.user``, bounded in time) and close the HTTP client; safe to call twice."""
+        session, http = self._session, self._http
+        self._http = None
+        if http is None:
+            return
+        try:
+            if session is not None and session.logged_in:
+                with contextlib.suppress(Exception):
+                    logout = aio.run(session.logout(), http, session.settings.endpoint)
+                    await asyncio.wait_for(logout, LOGOUT_TIMEOUT)
+        finally:
+            await http.aclose()

@@ -1,0 +1,199 @@
+"""``UISUploadedCallsSensor``: wait until uploaded calls leave ``new``/``in_process`` (poke, reschedule, deferrable)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from uis_provider.exceptions import UISConfigurationError
+from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol import paging
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.windows import ZERO_WINDOW_HINT, Window, check_order_if_comparable, parse_when
+from uis_provider.transport import sync
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
+from uis_provider.uploads import (
+    DEFAULT_PENDING_STATUSES,
+    Outcome,
+    UploadSelection,
+    parse_user_id,
+    poke_flow,
+    probe_filter,
+    selection_filter,
+    validate_pending_statuses,
+    watched_statuses,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+NO_INTERVAL_MESSAGE = (
+    "this run has no data interval (a manual run without a logical date?), so the window of uploads to watch is "
+    "unknown. Trigger the run with a logical date, or pass date_from and date_till. " + ZERO_WINDOW_HINT
+)
+
+
+class UISUploadedCallsSensor(BaseSensorOperator):
+    """Wait until no selected upload of ``get.uploaded_calls`` is pending; return counts per status and error code.
+
+    Uploads are selected by a window on ``upload_time`` (default: the run's data interval, half-open, naive times in
+    the account's time zone) and optionally ``ext_request_id``, ``ext_ids`` and any ``filter``. A poke that finds
+    uploads pending costs one API call. When done, the XCom value is ``{date_from, date_till, total, statuses,
+    error_codes}``. ``cancelled`` uploads are counted, not waited for.
+
+    Works with ``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` (one poke, then
+    :class:`~uis_provider.triggers.uploaded_calls.UISUploadedCallsTrigger` polls on the triggerer).
+
+    :param date_from: window start (datetime or ISO string); default: the data interval start.
+    :param date_till: window end, excluded; default: the data interval end.
+    :param ext_request_id: watch one ``upload.calls`` request (its JSON-RPC id).
+    :param ext_ids: watch these uploaded calls (a list of ``ext_id``).
+    :param filter: any API filter on ``get.uploaded_calls`` fields, ANDed with the above.
+    :param pending_statuses: statuses that mean "not finished" (default ``new``, ``in_process``).
+    :param fail_on_error: fail (naming how many and their ``error_code``) once a selected upload has status ``error``.
+    :param user_id: act for this client of an agent account (overrides the connection's ``user_id``).
+    :param page_size: rows per call of the summary pass, 1..10 000.
+    :param api_retry_policy: how transient API failures are retried within a poke (and by the trigger).
+    :param deferrable: wait on the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
+    :param uis_conn_id: the Airflow connection of type ``uis``.
+    """
+
+    template_fields: Sequence[str] = ("date_from", "date_till", "ext_request_id", "ext_ids", "filter", "user_id")
+    template_fields_renderers = {"filter": "json", "ext_ids": "json"}
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        date_from: Any = None,
+        date_till: Any = None,
+        ext_request_id: str | None = None,
+        ext_ids: Sequence[str] | None = None,
+        filter: dict[str, Any] | None = None,
+        pending_statuses: Sequence[str] = DEFAULT_PENDING_STATUSES,
+        fail_on_error: bool = False,
+        user_id: int | str | None = None,
+        page_size: int = paging.DEFAULT_PAGE_SIZE,
+        api_retry_policy: RetryPolicy | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        uis_conn_id: str = UISHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.date_from = date_from
+        self.date_till = date_till
+        self.ext_request_id = ext_request_id
+        self.ext_ids = ext_ids
+        self.filter = filter
+        self.pending_statuses = validate_pending_statuses(pending_statuses)
+        self.fail_on_error = bool(fail_on_error)
+        self.user_id = user_id
+        self.page_size = paging.validate_page_size(page_size)
+        self.api_retry_policy = api_retry_policy
+        self.deferrable = deferrable
+        self.uis_conn_id = uis_conn_id
+        self._started: float | None = None
+
+    @cached_property
+    def hook(self) -> UISHook:
+        """The hook of this task (its login session is kept across pokes in poke mode)."""
+        return UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy)
+
+    def window_bounds(self, context: Context) -> tuple[Any, Any]:
+        """``date_from``/``date_till`` as given, else the run's data interval; fails when there is none."""
+        date_from = self.date_from if self.date_from not in (None, "") else context.get("data_interval_start")
+        date_till = self.date_till if self.date_till not in (None, "") else context.get("data_interval_end")
+        if date_from is None or date_till is None:
+            raise UISConfigurationError(NO_INTERVAL_MESSAGE)
+        start = parse_when(date_from, "date_from")
+        end = parse_when(date_till, "date_till")
+        check_order_if_comparable(start, end)
+        return start, end
+
+    def build_selection(self, context: Context) -> UploadSelection:
+        """The watched uploads from the rendered parameters; every check runs before the first API call."""
+        start, end = self.window_bounds(context)
+        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
+        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
+        user_id = parse_user_id(self.user_id)
+        window = Window.build(start, end, self.hook.get_timezone())
+        return UploadSelection(
+            window=window,
+            filter=node,
+            pending_statuses=self.pending_statuses,
+            fail_on_error=self.fail_on_error,
+            user_id=user_id,
+            page_size=self.page_size,
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Poke until done (or reschedule, or defer after one poke); always end the API session on the way out."""
+        self._started = time.monotonic()
+        try:
+            return super().execute(context)
+        finally:
+            self.close()
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One look at the uploads: one API call while any is pending, plus a summary pass once they are done."""
+        selection = self.build_selection(context)
+        hook = self.hook
+        outcome: Outcome = sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
+        if outcome["state"] == "pending":
+            self.log.info("%s", outcome["message"])
+            if self.deferrable:
+                self._defer(selection)
+            return PokeReturnValue(is_done=False)
+        return self._finish(outcome["summary"], outcome.get("message"))
+
+    def _defer(self, selection: UploadSelection) -> None:
+        elapsed = time.monotonic() - self._started if self._started is not None else 0.0
+        trigger = UISUploadedCallsTrigger.for_selection(
+            selection,
+            uis_conn_id=self.uis_conn_id,
+            poll_interval=self.poke_interval,
+            retry_policy=self.api_retry_policy,
+        )
+        self.close()
+        self.defer(
+            trigger=trigger,
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(0.0, self.timeout - elapsed)),
+        )
+
+    def _finish(self, summary: dict[str, Any], failure: str | None) -> PokeReturnValue:
+        self.log.info(
+            "%d selected uploads in [%s, %s): statuses %s, error codes %s",
+            summary["total"],
+            summary["date_from"],
+            summary["date_till"],
+            summary["statuses"],
+            summary["error_codes"],
+        )
+        if failure is not None:
+            raise AirflowFailException(failure)
+        return PokeReturnValue(is_done=True, xcom_value=summary)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: return the summary, or fail with the failure or the API's error message."""
+        if not event:
+            raise AirflowException("the UIS uploaded-calls trigger ended without an event")
+        status = event.get("status")
+        if status == "success":
+            summary: dict[str, Any] = event["summary"]
+            self._finish(summary, None)
+            return summary
+        if status == "failure":
+            self._finish(event["summary"], event["message"])
+        raise AirflowException(f"waiting for uploads failed: {event.get('message') or event}")
+
+    def close(self) -> None:
+        """End the hook's login session and HTTP connections (a new hook is made if the task pokes again)."""
+        if "hook" in self.__dict__:
+            self.__dict__.pop("hook").close()

@@ -1,0 +1,140 @@
+"""``UISUploadedCallsTrigger``: the deferrable sensor's asynchronous wait for uploads to leave their pending statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from uis_provider.exceptions import UISError
+from uis_provider.hooks.uis_async import UISAsyncHook
+from uis_provider.protocol import paging
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.uploads import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+
+
+class UISUploadedCallsTrigger(BaseTrigger):
+    """Poll ``get.uploaded_calls`` every ``poll_interval`` seconds until the selected uploads are finished.
+
+    Runs the sensor's own poke flow (:func:`uis_provider.uploads.poke_flow`) over the async transport. It logs in by
+    connection id (no token is ever serialized), is paced by the API's limits, retries transient failures and renews
+    an expired session through the shared session flow, and yields exactly one event: ``{"status": "success",
+    "summary"}``, ``{"status": "failure", "message", "summary"}`` (errors with ``fail_on_error``) or
+    ``{"status": "error", "message", "mnemonic"}`` (the API's message). It logs out and closes its HTTP client
+    whenever it ends, also when cancelled.
+
+    :param uis_conn_id: the Airflow connection of type ``uis``.
+    :param date_from: window start on ``upload_time`` (ISO 8601 with offset, as the sensor resolved it).
+    :param date_till: window end, exclusive.
+    :param timezone: the account time zone the window is sent in.
+    :param filter: the selection filter (the user's filter AND ext_request_id / ext_ids), already validated.
+    :param pending_statuses: statuses that mean "not finished yet".
+    :param fail_on_error: end with a failure event once a selected upload has status ``error``.
+    :param user_id: the client's user id (agents), overriding the connection's.
+    :param page_size: rows per call of the summary pass.
+    :param poll_interval: seconds between polls.
+    :param retry_policy: fields of :class:`~uis_provider.protocol.retry.RetryPolicy` (default policy when ``None``).
+    """
+
+    def __init__(
+        self,
+        *,
+        uis_conn_id: str,
+        date_from: str,
+        date_till: str,
+        timezone: str,
+        filter: dict[str, Any] | None = None,
+        pending_statuses: list[str] | tuple[str, ...] = DEFAULT_PENDING_STATUSES,
+        fail_on_error: bool = False,
+        user_id: int | None = None,
+        page_size: int = paging.DEFAULT_PAGE_SIZE,
+        poll_interval: float = 60.0,
+        retry_policy: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.uis_conn_id = uis_conn_id
+        self.date_from = date_from
+        self.date_till = date_till
+        self.timezone = timezone
+        self.filter = filter
+        self.pending_statuses = list(pending_statuses)
+        self.fail_on_error = fail_on_error
+        self.user_id = user_id
+        self.page_size = page_size
+        self.poll_interval = float(poll_interval)
+        self.retry_policy = dict(retry_policy) if retry_policy else None
+
+    @classmethod
+    def for_selection(
+        cls,
+        selection: UploadSelection,
+        *,
+        uis_conn_id: str,
+        poll_interval: float,
+        retry_policy: RetryPolicy | None = None,
+    ) -> UISUploadedCallsTrigger:
+        """The trigger that waits for ``selection`` (what the sensor defers to)."""
+        policy = dataclasses.asdict(retry_policy) if retry_policy is not None else None
+        return cls(uis_conn_id=uis_conn_id, poll_interval=poll_interval, retry_policy=policy, **selection.to_kwargs())
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON-able kwargs: the connection id and the selection, never a token or a password."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "uis_conn_id": self.uis_conn_id,
+                "date_from": self.date_from,
+                "date_till": self.date_till,
+                "timezone": self.timezone,
+                "filter": self.filter,
+                "pending_statuses": list(self.pending_statuses),
+                "fail_on_error": self.fail_on_error,
+                "user_id": self.user_id,
+                "page_size": self.page_size,
+                "poll_interval": self.poll_interval,
+                "retry_policy": self.retry_policy,
+            },
+        )
+
+    def selection(self) -> UploadSelection:
+        """The watched uploads, rebuilt from the serialized kwargs."""
+        return UploadSelection.from_kwargs(
+            date_from=self.date_from,
+            date_till=self.date_till,
+            timezone=self.timezone,
+            filter=self.filter,
+            pending_statuses=self.pending_statuses,
+            fail_on_error=self.fail_on_error,
+            user_id=self.user_id,
+            page_size=self.page_size,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until done, failed or errored; clean up (logout, close) before the one terminal event."""
+        policy = RetryPolicy(**self.retry_policy) if self.retry_policy else None
+        hook = UISAsyncHook(self.uis_conn_id, retry_policy=policy)
+        try:
+            event = await self._wait(hook)
+        finally:
+            await hook.aclose()
+        yield event
+
+    async def _wait(self, hook: UISAsyncHook) -> TriggerEvent:
+        try:
+            selection = self.selection()
+            session = await hook.get_session()
+            while True:
+                outcome = await hook.run(poke_flow(session, selection))
+                if outcome["state"] == "done":
+                    return TriggerEvent({"status": "success", "summary": outcome["summary"]})
+                if outcome["state"] == "failed":
+                    return TriggerEvent(
+                        {"status": "failure", "message": outcome["message"], "summary": outcome["summary"]}
+                    )
+                self.log.info("%s; looking again in %g s", outcome["message"], self.poll_interval)
+                await asyncio.sleep(self.poll_interval)
+        except UISError as exc:
+            return TriggerEvent({"status": "error", "message": str(exc), "mnemonic": exc.mnemonic})
