@@ -21,6 +21,8 @@ from uis_provider.protocol.retry import RetryPolicy
 
 #: Renew a login session this long before the API says it expires (it lives one hour).
 SESSION_REFRESH_LEAD = 120.0
+#: How long a call waits before it looks again when other calls' answers or another call's login hold it back.
+CONCURRENCY_POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class CallStats:
 class UISSession:
     """Per-connection state shared by every call: the token, the last rate-limit reading, the counters.
 
+    Flows of one session may run at the same time on several threads (the hook's page prefetch): the counters,
+    the reading and the points of calls still in flight are updated under a lock, one call logs in for all, and
+    a call is sent only while the minute budget has points left beyond those of the calls in flight.
     ``on_secret`` is called with every secret the session learns (the API key, the password, each session
     token) before it can reach a log — the hook passes Airflow's ``mask_secret``.
     """
@@ -87,6 +92,8 @@ class UISSession:
         self._token: str | None = None if settings.uses_session else settings.secret
         self._token_expires_at: float | None = None
         self._lock = threading.Lock()
+        self._in_flight_points = 0
+        self._logging_in = False
         self.on_secret(settings.secret)
 
     def __repr__(self) -> str:
@@ -104,22 +111,57 @@ class UISSession:
             return True
         return self._token_expires_at is not None and self.clock() >= self._token_expires_at - SESSION_REFRESH_LEAD
 
-    def _params_with_auth(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        merged: dict[str, Any] = {"access_token": self._token}
+    def _params_with_auth(self, params: dict[str, Any] | None, token: str | None) -> dict[str, Any]:
+        merged: dict[str, Any] = {"access_token": token}
         if self.settings.user_id is not None:
             merged["user_id"] = self.settings.user_id
         merged.update(params or {})
         return merged
 
+    def _count(self, *, calls: int = 0, retries: int = 0, logins: int = 0, waited: float = 0.0) -> None:
+        with self._lock:
+            self.stats.calls += calls
+            self.stats.retries += retries
+            self.stats.logins += logins
+            self.stats.waited += waited
+
     def _record_limits(self, limits: Any) -> None:
         reading = RateLimits.parse(limits, self.clock())
         if reading is not None:
             with self._lock:
-                self.limits = reading
+                self.limits = _fresher(self.limits, reading)
 
-    def _pacing_delay(self, method: str) -> float:
-        reading = self.limits
-        return reading.wait_before(method_weight(method), self.clock()) if reading else 0.0
+    def _reserve(self, weight: int) -> tuple[float, str]:
+        """Book ``weight`` points for a call about to be sent, or say how long to wait first (and why)."""
+        if weight <= 0:
+            return 0.0, ""
+        with self._lock:
+            reading = self.limits
+            wait = reading.wait_before(weight + self._in_flight_points, self.clock()) if reading else 0.0
+            if wait <= 0:
+                self._in_flight_points += weight
+                return 0.0, ""
+            if self._in_flight_points and reading is not None and _booked_by_calls_in_flight(reading, weight):
+                return CONCURRENCY_POLL, "the minute point budget left is booked by calls in flight; waiting"
+        return wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset"
+
+    def _release(self, weight: int) -> None:
+        if weight <= 0:
+            return
+        with self._lock:
+            self._in_flight_points -= weight
+
+    def _claim_login(self) -> bool:
+        """True when this call may log in; False while another call of the session is logging in."""
+        with self._lock:
+            if self._logging_in:
+                return False
+            self._logging_in = True
+            return True
+
+    def _end_login(self) -> None:
+        with self._lock:
+            self._logging_in = False
 
     def call(self, method: str, params: dict[str, Any] | None = None, *, request_id: str | None = None) -> CallFlow:
         """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
@@ -128,40 +170,58 @@ class UISSession:
         login/password connection triggers exactly one fresh login for this call.
         """
         request_id = request_id or new_request_id()
+        weight = method_weight(method)
         attempt = 0
         relogged = False
         while True:
-            wait = self._pacing_delay(method)
-            if wait > 0:
-                self.stats.waited += wait
-                yield Sleep(wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset")
             if self._needs_login():
-                yield from self._login()
-            body = build_request(method, self._params_with_auth(params), request_id)
-            self.stats.calls += 1
-            reply = yield Send(method, body, self.settings.timeout)
+                if not self._claim_login():
+                    yield Sleep(CONCURRENCY_POLL, "another call of this connection is logging in; waiting")
+                    continue
+                try:
+                    yield from self._login()
+                finally:
+                    self._end_login()
+            wait, reason = self._reserve(weight)
+            if wait > 0:
+                self._count(waited=wait)
+                yield Sleep(wait, reason)
+                continue
+            token = self._token
+            failure: UISError
             try:
-                result = self._parse(method, request_id, reply)
-            except UISAuthError as exc:
-                self._record_limits(exc.limits)
+                body = build_request(method, self._params_with_auth(params, token), request_id)
+                self._count(calls=1)
+                reply = yield Send(method, body, self.settings.timeout)
+                try:
+                    result = self._parse(method, request_id, reply)
+                except UISError as exc:
+                    self._record_limits(exc.limits)
+                    failure = exc
+                else:
+                    self._record_limits(result_metadata(result).get("limits"))
+                    return result
+            finally:
+                self._release(weight)
+            if isinstance(failure, UISAuthError):
                 if self.settings.uses_session and not relogged:
                     relogged = True
-                    self._token = None
+                    self._drop_token(token)
                     continue
-                raise
-            except UISError as exc:
-                self._record_limits(exc.limits)
-                if not self.policy.should_retry(exc, attempt):
-                    raise
-                delay = self.policy.delay(exc, attempt)
-                attempt += 1
-                self.stats.retries += 1
-                self.stats.waited += delay
-                cause = exc.mnemonic or exc.message
-                yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of {method} after {cause}")
-                continue
-            self._record_limits(result_metadata(result).get("limits"))
-            return result
+                raise failure
+            if not self.policy.should_retry(failure, attempt):
+                raise failure
+            delay = self.policy.delay(failure, attempt)
+            attempt += 1
+            self._count(retries=1, waited=delay)
+            cause = failure.mnemonic or failure.message
+            yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of {method} after {cause}")
+
+    def _drop_token(self, token: str | None) -> None:
+        """Forget a session token the API refused, unless another call already replaced it by a fresh one."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
 
     def _login(self) -> Generator[Effect, Reply | None, None]:
         """Start a ``login.user`` session (transient failures retried like any call)."""
@@ -181,8 +241,11 @@ class UISSession:
                     raise
                 delay = self.policy.delay(exc, attempt)
                 attempt += 1
-                self.stats.retries += 1
-                yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of login.user after {exc.mnemonic}")
+                self._count(retries=1)
+                yield Sleep(
+                    delay,
+                    f"retry {attempt}/{self.policy.max_retries} of login.user after {exc.mnemonic or exc.message}",
+                )
                 continue
             data = result.get("data")
             if not isinstance(data, dict):
@@ -192,9 +255,10 @@ class UISSession:
                 raise UISTransportError("login.user answered without an access_token", method="login.user")
             self.on_secret(token)
             expire = data.get("expire_at", data.get("expire"))
-            self._token = token
-            self._token_expires_at = float(expire) if isinstance(expire, (int, float)) else None
-            self.stats.logins += 1
+            with self._lock:
+                self._token = token
+                self._token_expires_at = float(expire) if isinstance(expire, (int, float)) else None
+            self._count(logins=1)
             return
 
     def _parse(self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None) -> dict[str, Any]:
@@ -216,6 +280,24 @@ class UISSession:
             self._parse("logout.user", request_id, reply, token)
         except UISError:
             return
+
+
+def _booked_by_calls_in_flight(reading: RateLimits, weight: int) -> bool:
+    """True when the reading itself still has ``weight`` points left: only calls in flight hold the budget."""
+    return reading.minute_remaining is not None and reading.minute_remaining >= weight
+
+
+def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
+    """The reading to pace by when answers of concurrent calls arrive out of order.
+
+    Within one minute window the budget only shrinks, so the lower ``minute_remaining`` is the newer truth; a
+    reading taken after the current window's reset starts a new window.
+    """
+    if current is None or current.minute_remaining is None or reading.minute_remaining is None:
+        return reading
+    if current.minute_reset is None or reading.taken_at >= current.taken_at + current.minute_reset:
+        return reading
+    return reading if reading.minute_remaining <= current.minute_remaining else current
 
 
 def _parse_reply(method: str, request_id: str, reply: Reply | None) -> dict[str, Any]:

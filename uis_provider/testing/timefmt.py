@@ -42,7 +42,8 @@ def parse_api_datetime(text: object) -> int | None:
 
 def naive_to_local(moment: datetime) -> int:
     """A naive wall-clock datetime as local seconds (sub-second parts dropped)."""
-    return (moment - _EPOCH) // timedelta(seconds=1)
+    plain = datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    return (plain - _EPOCH) // timedelta(seconds=1)
 
 
 def epoch_to_local(unix_seconds: float, tz: tzinfo) -> int:
