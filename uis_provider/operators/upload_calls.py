@@ -17,7 +17,7 @@ from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimi
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.jsonrpc import new_request_id, result_data
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.storage.atomic import to_storage_path
+from uis_provider.storage.atomic import filesystem_of, to_storage_path
 from uis_provider.upload_plan import (
     MAX_BATCH_CALLS,
     REPORTED_INVALID,
@@ -41,7 +41,6 @@ from uis_provider.upload_plan import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
-    from fsspec import AbstractFileSystem
 
 #: Added to the end of the upload in ``uploaded_before``, for clock skew between the worker and UIS.
 UPLOAD_TIME_MARGIN = dt.timedelta(hours=1)
@@ -59,23 +58,12 @@ def _user_id(value: Any) -> int | None:
     return value
 
 
-def _filesystem(path: ObjectStoragePath) -> AbstractFileSystem:
-    """The Airflow filesystem of the path (with its connection), or fsspec's for schemes Airflow does not register."""
-    from airflow.sdk.io import has_fs
-
-    if has_fs(path.protocol):
-        return path.fs
-    import fsspec
-
-    return fsspec.filesystem(path.protocol, **path.storage_options)
-
-
 def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
     try:
-        path = to_storage_path(uri, conn_id)
+        path = to_storage_path(uri, conn_id, parameter="source_path")
     except ValueError as exc:
-        raise UISConfigurationError(str(exc).replace("output_path", "source_path")) from None
-    if not _filesystem(path).exists(path.path):
+        raise UISConfigurationError(str(exc)) from None
+    if not filesystem_of(path).exists(path.path):
         raise UISConfigurationError(f"source_path {str(path)!r} does not exist (or the connection cannot see it)")
     return path
 
@@ -86,7 +74,7 @@ def _open_text(path: ObjectStoragePath, file_format: str) -> Iterator[io.TextIOB
     from airflow.sdk.io import has_fs
 
     # ObjectStoragePath.open() also reports the file as lineage; schemes Airflow does not register go through fsspec.
-    opened = path.open("rb") if has_fs(path.protocol) else _filesystem(path).open(path.path, "rb")
+    opened = path.open("rb") if has_fs(path.protocol) else filesystem_of(path).open(path.path, "rb")
     with opened as raw:
         magic = raw.read(2)
         raw.seek(0)

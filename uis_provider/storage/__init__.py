@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uis_provider.storage.atomic import atomic_output, remove_stale_temps, to_storage_path
+from uis_provider.storage.atomic import atomic_output, filesystem_of, remove_stale_temps, to_storage_path
 from uis_provider.storage.formats import (
     COLUMN_KINDS,
     COMPRESSIONS,
@@ -22,6 +22,7 @@ __all__ = [
     "RecordWriter",
     "atomic_output",
     "default_extension",
+    "filesystem_of",
     "open_record_writer",
     "remove_stale_temps",
     "to_storage_path",

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 
 _EXPECTED = (
-    "output_path must be an absolute local path (e.g. /data/uis/calls.jsonl), a file:///absolute/path URI, "
+    "{parameter} must be an absolute local path (e.g. /data/uis/calls.jsonl), a file:///absolute/path URI, "
     "or an object-storage URI whose scheme has a filesystem installed (e.g. s3://bucket/key with "
     "apache-airflow-providers-amazon[s3fs], gs://bucket/key, memory://bucket/key)"
 )
@@ -44,11 +44,11 @@ def _redacted(uri: str) -> str:
     return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
-def _invalid(uri: str, reason: str) -> ValueError:
-    return ValueError(f"{_EXPECTED}; {reason}: {_redacted(uri)!r}")
+def _invalid(uri: str, reason: str, parameter: str) -> ValueError:
+    return ValueError(f"{_EXPECTED.format(parameter=parameter)}; {reason}: {_redacted(uri)!r}")
 
 
-def _check_scheme(scheme: str, uri: str) -> None:
+def _check_scheme(scheme: str, uri: str, parameter: str) -> None:
     from airflow.sdk.io import has_fs
 
     if has_fs(scheme):
@@ -57,16 +57,19 @@ def _check_scheme(scheme: str, uri: str) -> None:
     from fsspec.registry import known_implementations
 
     if scheme not in known_implementations and scheme not in fsspec.registry:
-        raise _invalid(uri, f"no filesystem is known for scheme {scheme!r}")
+        raise _invalid(uri, f"no filesystem is known for scheme {scheme!r}", parameter)
     try:
         fsspec.get_filesystem_class(scheme)
     except ImportError as err:
-        raise ValueError(f"output_path scheme {scheme!r} needs a package that is not installed: {err}") from None
+        raise ValueError(f"{parameter} scheme {scheme!r} needs a package that is not installed: {err}") from None
 
 
-def to_storage_path(uri: str | os.PathLike[str] | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
-    """Turn an operator's ``output_path`` into an ``ObjectStoragePath``, rejecting what cannot be written.
+def to_storage_path(
+    uri: str | os.PathLike[str] | ObjectStoragePath, conn_id: str | None = None, *, parameter: str = "output_path"
+) -> ObjectStoragePath:
+    """Turn an operator's path parameter into an ``ObjectStoragePath``, rejecting what cannot be used.
 
+    ``parameter`` names the operator argument in error messages (``output_path``, ``source_path``).
     Accepts absolute local paths, ``file:///`` URIs and URIs of installed object stores; ``conn_id`` (an
     Airflow connection, e.g. ``aws_default``) overrides one given in the path as ``s3://conn_id@bucket/key``.
     """
@@ -78,22 +81,22 @@ def to_storage_path(uri: str | os.PathLike[str] | ObjectStoragePath, conn_id: st
         parts = urlsplit(text)
         scheme, netloc, local_path = parts.scheme.lower(), parts.netloc, parts.path
     if not text:
-        raise _invalid(text, "got an empty path")
+        raise _invalid(text, "got an empty path", parameter)
     if text.endswith("/"):
-        raise _invalid(text, "the path ends with '/', so it names a directory, not an object")
+        raise _invalid(text, "the path ends with '/', so it names a directory, not an object", parameter)
     if scheme in LOCAL_PROTOCOLS:
         if netloc:
-            raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)")
+            raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)", parameter)
         if not os.path.isabs(local_path):
-            raise _invalid(text, "relative paths are ambiguous on a worker")
+            raise _invalid(text, "relative paths are ambiguous on a worker", parameter)
     else:
-        _check_scheme(scheme, text)
+        _check_scheme(scheme, text, parameter)
     if isinstance(uri, ObjectStoragePath):
         path = uri if conn_id is None or conn_id == uri.conn_id else ObjectStoragePath(uri, conn_id=conn_id)
     else:
         path = ObjectStoragePath(text, conn_id=conn_id)
     if path.protocol not in LOCAL_PROTOCOLS and not path.key:
-        raise _invalid(text, "the URI names a bucket but no object key")
+        raise _invalid(text, "the URI names a bucket but no object key", parameter)
     return path
 
 
@@ -179,7 +182,7 @@ def _local_output(target: str) -> Iterator[BinaryIO]:
     _fsync_directory(directory)
 
 
-def _filesystem(path: ObjectStoragePath) -> AbstractFileSystem:
+def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
     """Return the Airflow-attached filesystem (with its connection) or, for plain fsspec schemes, fsspec's."""
     from airflow.sdk.io import has_fs
 
@@ -194,7 +197,7 @@ def _filesystem(path: ObjectStoragePath) -> AbstractFileSystem:
 
 @contextmanager
 def _object_store_output(target: ObjectStoragePath, spool_dir: str | None) -> Iterator[BinaryIO]:
-    fs = _filesystem(target)
+    fs = filesystem_of(target)
     fd, spool = tempfile.mkstemp(prefix=".uis-spool-", suffix=f"-{target.name}", dir=spool_dir)
     try:
         with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
