@@ -57,7 +57,7 @@ with DAG(
         task_id="wait_for_processing",
         uis_conn_id="uis_default",
         date_till=upload_calls.output["uploaded_before"],
-        filter=this_upload,
+        ext_request_id=upload_calls.output["request_ids"],
         deferrable=True,
         poke_interval=60,
         timeout=pendulum.duration(hours=6),

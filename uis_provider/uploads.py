@@ -79,10 +79,20 @@ def selection_filter(
 ) -> dict[str, Any] | None:
     """The ``filter`` that selects the watched uploads: the user's filter AND the upload request AND the ext_ids."""
     node = validate_filter(user_filter, method=UPLOADED_CALLS)
-    if ext_request_id not in (None, ""):
+    if isinstance(ext_request_id, (list, tuple)):
+        ids = list(ext_request_id)
+        if not all(isinstance(i, (str, int)) and not isinstance(i, bool) and str(i) for i in ids):
+            raise UISConfigurationError(
+                f"ext_request_id must be one upload.calls request id or a list of them (strings), got {ids!r}"
+            )
+        if ids:
+            values = list(dict.fromkeys(str(i) for i in ids))
+            node = combine_filters(node, {"field": "ext_request_id", "operator": "in", "value": values})
+    elif ext_request_id not in (None, ""):
         if not isinstance(ext_request_id, (str, int)) or isinstance(ext_request_id, bool):
             raise UISConfigurationError(
-                f"ext_request_id must be the id of one upload.calls request (a string), got {ext_request_id!r}"
+                f"ext_request_id must be the id of one upload.calls request (a string) or a list of them, "
+                f"got {ext_request_id!r}"
             )
         node = combine_filters(node, {"field": "ext_request_id", "operator": "=", "value": str(ext_request_id)})
     if ext_ids is not None:

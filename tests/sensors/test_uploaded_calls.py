@@ -236,6 +236,26 @@ def test_ext_request_id_and_ext_ids_narrow_the_selection(api: UISEmulator) -> No
     }
 
 
+def test_ext_request_id_list_watches_every_request_and_empty_list_waits_for_nothing(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 3, prefix="one"), request_id="batch-one")
+    upload(api, make_calls(api, 2, prefix="two"), request_id="batch-two")
+    upload(api, make_calls(api, 4, prefix="other"), request_id="batch-other")
+    api.clock.advance(1300)
+    done = sensor(uis_conn_id="uis_tz", ext_request_id=["batch-one", "batch-two"]).poke(context())
+    assert done.is_done
+    assert done.xcom_value["statuses"] == {"processed": 5}
+    probe = calls_of(api, "get.uploaded_calls")[0]["params"]["filter"]["filters"][0]
+    assert probe == {"field": "ext_request_id", "operator": "in", "value": ["batch-one", "batch-two"]}
+
+    api.reset_log()
+    nothing = sensor(uis_conn_id="uis_tz", ext_request_id=[]).poke(context())
+    assert nothing.is_done
+    assert nothing.xcom_value["total"] == 0
+    assert api.count() == 0
+    with pytest.raises(UISConfigurationError, match="ext_request_id"):
+        sensor(uis_conn_id="uis_tz", ext_request_id=["ok", None]).poke(context())
+
+
 @pytest.mark.parametrize("till_inclusive", [True, False])
 def test_uploads_at_the_window_end_second_belong_to_the_next_window(
     monkeypatch: pytest.MonkeyPatch, till_inclusive: bool

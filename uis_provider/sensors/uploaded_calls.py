@@ -21,7 +21,9 @@ from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 from uis_provider.uploads import (
     DEFAULT_PENDING_STATUSES,
     Outcome,
+    UploadCounts,
     UploadSelection,
+    build_summary,
     parse_user_id,
     poke_flow,
     probe_filter,
@@ -52,7 +54,8 @@ class UISUploadedCallsSensor(BaseSensorOperator):
 
     :param date_from: window start (datetime or ISO string); default: the data interval start.
     :param date_till: window end, excluded; default: the data interval end.
-    :param ext_request_id: watch one ``upload.calls`` request (its JSON-RPC id).
+    :param ext_request_id: watch one ``upload.calls`` request (its JSON-RPC id) or a list of them, e.g. the
+        ``request_ids`` an upload task returned; an empty list means nothing was uploaded: done at once, no polling.
     :param ext_ids: watch these uploaded calls (a list of ``ext_id``).
     :param filter: any API filter on ``get.uploaded_calls`` fields, ANDed with the above.
     :param pending_statuses: statuses that mean "not finished" (default ``new``, ``in_process``).
@@ -73,7 +76,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         *,
         date_from: Any = None,
         date_till: Any = None,
-        ext_request_id: str | None = None,
+        ext_request_id: str | Sequence[str] | None = None,
         ext_ids: Sequence[str] | None = None,
         filter: dict[str, Any] | None = None,
         pending_statuses: Sequence[str] = DEFAULT_PENDING_STATUSES,
@@ -143,6 +146,9 @@ class UISUploadedCallsSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the uploads: one API call while any is pending, plus a summary pass once they are done."""
         selection = self.build_selection(context)
+        if isinstance(self.ext_request_id, (list, tuple)) and not self.ext_request_id:
+            self.log.info("ext_request_id is an empty list: no upload request to wait for")
+            return self._finish(build_summary(selection, UploadCounts()), None)
         hook = self.hook
         outcome: Outcome = sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
         if outcome["state"] == "pending":
