@@ -21,6 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+## e2e: the provider in a real Airflow: wheel in a fresh venv, api-server/scheduler/dag-processor/triggerer,
+##      the connection form in headless Chromium, backfill, deferral, secret scan (needs apt for chromium)
+e2e: $(STAMP)
+	bash e2e/setup.sh
+	$(PY) -m pip install --quiet -e ".[e2e]"
+	$(PY) e2e/run.py --airflow-version $(AIRFLOW_VERSION)
+
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
