@@ -22,6 +22,8 @@ TIMEZONE = "Europe/Moscow"
 OUTPUT_ROOT = (
     os.environ.get("UIS_OUTPUT_ROOT") or (Path(__file__).resolve().parent.parent / "output").as_uri()
 ).rstrip("/")
+#: Seconds between looks at the uploads (and before the trigger's first look); UIS_POKE_INTERVAL overrides it.
+POKE_INTERVAL = float(os.environ.get("UIS_POKE_INTERVAL") or 300)
 
 with DAG(
     dag_id="uis_upload_then_extract",
@@ -36,7 +38,7 @@ with DAG(
         task_id="wait_for_uploads",
         uis_conn_id="uis_default",
         deferrable=True,
-        poke_interval=300,
+        poke_interval=POKE_INTERVAL,
         timeout=pendulum.duration(hours=6),
     )
     extract_uploaded_calls = UISUploadedCallsToStorageOperator(

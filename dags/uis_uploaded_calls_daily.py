@@ -4,11 +4,12 @@ The output root comes from the ``UIS_OUTPUT_ROOT`` environment variable (any Obj
 ``s3://bucket/uis``), default ``output/`` in this repository. Files are keyed by the window start in Moscow time,
 ``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for [2026-01-04 00:00, 2026-01-05 00:00).
 
-Backfill a range (the scheduler runs the created runs; a paused DAG keeps them queued):
+Backfill a range (the scheduler runs the created runs; a paused DAG keeps them queued). Give the dates with the
+Moscow offset: a bare date is midnight UTC, 03:00 in Moscow, and the first day would be skipped:
 
     airflow dags unpause uis_uploaded_calls_daily
     airflow backfill create --dag-id uis_uploaded_calls_daily \\
-        --from-date 2025-01-01 --to-date 2025-12-31 --reprocess-behavior completed
+        --from-date 2025-01-01T00:00:00+03:00 --to-date 2025-12-31T00:00:00+03:00 --reprocess-behavior completed
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
     :param fail_on_error: end with a failure event once a selected upload has status ``error``.
     :param user_id: the client's user id (agents), overriding the connection's.
     :param page_size: rows per call of the summary pass.
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls, and before the first one (the sensor has just poked).
     :param retry_policy: fields of :class:`~uis_provider.protocol.retry.RetryPolicy` (default policy when ``None``).
     """
 
@@ -127,6 +127,9 @@ class UISUploadedCallsTrigger(BaseTrigger):
             selection = self.selection()
             session = await hook.get_session()
             while True:
+                # The sensor poked just before deferring: wait first. This also keeps a fast-firing trigger
+                # clear of the race where the scheduler has not yet seen the deferring worker exit.
+                await asyncio.sleep(self.poll_interval)
                 outcome = await hook.run(poke_flow(session, selection))
                 if outcome["state"] == "done":
                     return TriggerEvent({"status": "success", "summary": outcome["summary"]})
@@ -135,6 +138,5 @@ class UISUploadedCallsTrigger(BaseTrigger):
                         {"status": "failure", "message": outcome["message"], "summary": outcome["summary"]}
                     )
                 self.log.info("%s; looking again in %g s", outcome["message"], self.poll_interval)
-                await asyncio.sleep(self.poll_interval)
         except UISError as exc:
             return TriggerEvent({"status": "error", "message": str(exc), "mnemonic": exc.mnemonic})
