@@ -146,9 +146,17 @@ class UISRateLimitError(UISError):
     def hint(self) -> str:
         if self.limit_type == "day":
             reset = self.reset_seconds
-            when = f" in {int(reset)} s" if reset is not None else ""
+            when = f" in {int(reset)} s ({_duration(reset)})" if reset is not None else ""
             return f"The daily point budget is exhausted; it refills{when}. Retrying earlier cannot succeed"
         return ""
+
+
+def _duration(seconds: float) -> str:
+    """``about 23 h 59 min`` / ``about 12 min`` / ``under a minute`` for a reset time in seconds."""
+    minutes = int(seconds) // 60
+    if minutes >= 60:
+        return f"about {minutes // 60} h {minutes % 60} min"
+    return f"about {minutes} min" if minutes else "under a minute"
 
 
 class UISInvalidParamsError(UISError):
@@ -202,12 +210,23 @@ class UISDataChangedError(UISError):
     retryable = True
 
 
+class UISDataError(UISError):
+    """The API answered records that cannot be written as asked (a value of the wrong type for its column)."""
+
+    def _describe(self) -> str:
+        return "UIS data: " + self.message
+
+
 class UISPagingLimitError(UISError):
     """A query holds more rows than offset paging can reach (``offset`` <= 100 000); split its window."""
 
 
 class UISConfigurationError(UISError):
     """The connection or the task is configured in a way that cannot work; raised before any API call."""
+
+    def _describe(self) -> str:
+        # no API call was made: say so, rather than the "UIS API:" head of errors the API answered
+        return "UIS configuration: " + self.message
 
 
 AUTH_MNEMONICS = frozenset({"access_token_invalid", "access_token_expired", "access_token_blocked", "auth_error"})

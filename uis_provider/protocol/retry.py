@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from uis_provider.exceptions import UISError, UISRateLimitError
+from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,16 @@ class RetryPolicy:
     backoff_base: float = 1.0
     backoff_max: float = 30.0
     limit_margin: float = 0.5
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise UISConfigurationError(
+                f"RetryPolicy max_retries must be a whole number >= 0, got {self.max_retries!r}"
+            )
+        for name in ("backoff_base", "backoff_max", "limit_margin"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise UISConfigurationError(f"RetryPolicy {name} must be a number of seconds >= 0, got {value!r}")
 
     def should_retry(self, error: UISError, attempt: int) -> bool:
         """True when ``error`` is transient and fewer than ``max_retries`` retries were made."""

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pendulum
 
-from uis_provider.exceptions import UISConfigurationError
+from uis_provider.exceptions import UISConfigurationError, UISTransportError
 
 API_FORMAT = "%Y-%m-%d %H:%M:%S"
+API_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 ZERO_WINDOW_HINT = (
     "Airflow 3 cron strings (schedule='@daily') make CronTriggerTimetable runs whose data interval has zero "
     "length; schedule the DAG with CronDataIntervalTimetable('0 0 * * *', timezone=...) or "
@@ -56,10 +58,43 @@ def localize(value: dt.datetime, timezone: str) -> pendulum.DateTime:
     """An aware datetime: naive values are read in ``timezone``, aware ones are converted to it."""
     tz = pendulum.timezone(timezone)
     if value.tzinfo is None:
-        return pendulum.datetime(
+        moment = pendulum.datetime(
             value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tz=tz
         )
+        # a wall time a fall-back change repeats means its first pass, so the naive text is sent as written
+        return moment.replace(fold=0) if _repeat(moment) > dt.timedelta(0) else moment
     return pendulum.instance(value).in_timezone(tz)
+
+
+def _repeat(moment: pendulum.DateTime) -> dt.timedelta:
+    """How much wall-clock time a fall-back change repeats around ``moment`` (zero when its wall time is unique)."""
+    first, second = moment.replace(fold=0).utcoffset(), moment.replace(fold=1).utcoffset()
+    if first is None or second is None:
+        return dt.timedelta(0)
+    return first - second
+
+
+def api_text(moment: pendulum.DateTime) -> str:
+    """``YYYY-MM-DD hh:mm:ss`` of an aware moment on its zone's wall clock, never going back across a fall-back.
+
+    The API's naive local times cannot tell the two passes of a repeated hour apart: a moment in the second pass
+    reads as the end of that hour, so the texts of later moments never sort before those of earlier ones and
+    consecutive windows still tile.
+    """
+    repeat = _repeat(moment) if moment.fold else dt.timedelta(0)
+    if repeat <= dt.timedelta(0):
+        return moment.strftime(API_FORMAT)
+    tz = moment.tzinfo
+    after = moment.utcoffset()
+    # the change happened less than ``repeat`` before this moment; find it to the second
+    low, high = int(moment.timestamp()) - int(repeat.total_seconds()), int(moment.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if dt.datetime.fromtimestamp(middle, tz).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return dt.datetime.fromtimestamp(high + int(repeat.total_seconds()), tz).strftime(API_FORMAT)
 
 
 def _ceil_second(value: pendulum.DateTime) -> pendulum.DateTime:
@@ -70,7 +105,7 @@ def _ceil_second(value: pendulum.DateTime) -> pendulum.DateTime:
 
 def to_api(value: dt.datetime, timezone: str) -> str:
     """The API's ``YYYY-MM-DD hh:mm:ss`` (no T, no zone) of an aware or naive datetime in the account zone."""
-    return localize(value, timezone).strftime(API_FORMAT)
+    return api_text(localize(value, timezone))
 
 
 @dataclass(frozen=True)
@@ -92,20 +127,32 @@ class Window:
     @property
     def api_from(self) -> str:
         """``date_from`` as sent to the API."""
-        return self.start.strftime(API_FORMAT)
+        return api_text(self.start)
 
     @property
     def api_till(self) -> str:
         """``date_till`` as sent: the end second itself; records at it are dropped by :meth:`contains`."""
-        return self.end.strftime(API_FORMAT)
+        return api_text(self.end)
 
     def api_params(self) -> dict[str, str]:
         """``date_from``/``date_till`` parameters for this window."""
         return {"date_from": self.api_from, "date_till": self.api_till}
 
     def contains(self, api_time: Any) -> bool:
-        """Whether a record's ``YYYY-MM-DD hh:mm:ss`` time lies in ``[start, end)`` (fixed format: string order)."""
-        return isinstance(api_time, str) and self.api_from <= api_time < self.api_till
+        """Whether a record's ``YYYY-MM-DD hh:mm:ss`` time lies in ``[start, end)`` (fixed format: string order).
+
+        ``None`` lies outside; any other value is not an API time, and placing it by string order could drop or
+        misplace the record, so it is refused as a broken answer.
+        """
+        if api_time is None:
+            return False
+        if not isinstance(api_time, str) or not API_TIME.fullmatch(api_time):
+            shown = repr(api_time)
+            raise UISTransportError(
+                f"the API answered a record time {shown[:60]} that is not 'YYYY-MM-DD hh:mm:ss', so the record "
+                "cannot be placed in the window"
+            )
+        return self.api_from <= api_time < self.api_till
 
     @property
     def seconds(self) -> int:
@@ -135,13 +182,19 @@ class Window:
 
 def check_order(start: dt.datetime, end: dt.datetime) -> None:
     """Refuse a reversed or empty window with a message that says what to do."""
-    if start > end:
+    low, high = _instant(start), _instant(end)
+    if low > high:
         raise UISConfigurationError(
             f"date_from ({start.isoformat()}) is after date_till ({end.isoformat()}); swap them — the window "
             "is [date_from, date_till)"
         )
-    if start == end:
+    if low == high:
         raise UISConfigurationError(f"the window [{start.isoformat()}, {end.isoformat()}) is empty. {ZERO_WINDOW_HINT}")
+
+
+def _instant(value: dt.datetime) -> dt.datetime:
+    """An aware value in UTC (Python compares two moments of one zone by wall clock, wrong across a fall-back)."""
+    return value.astimezone(dt.timezone.utc) if value.tzinfo is not None else value
 
 
 def check_order_if_comparable(date_from: dt.datetime, date_till: dt.datetime) -> None:
