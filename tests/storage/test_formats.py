@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from uis_provider.exceptions import UISDataError
 from uis_provider.storage.formats import (
     COMPRESSIONS,
     FILE_FORMATS,
@@ -242,7 +243,9 @@ def test_parquet_coerces_compatible_values_and_rejects_others() -> None:
     assert row["comment"] == '["a","b"]'
     assert row["status"] == "true"
 
-    with pytest.raises(ValueError, match=r"column 'talk_duration' is int64 but a record holds 'long'"):
+    with pytest.raises(
+        UISDataError, match=r"column 'talk_duration' is int64 in the parquet schema but a record holds 'long'"
+    ):
         write([{"talk_duration": "long"}], "parquet", None)
 
 
@@ -251,7 +254,7 @@ def test_parquet_column_kinds_override() -> None:
     table = pq.read_table(io.BytesIO(data))
     assert str(table.schema.field("ext_id").type) == "int64"
     assert table.to_pylist()[0]["ext_id"] == 9
-    with pytest.raises(ValueError, match="column_kinds must be among"):
+    with pytest.raises(ValueError, match="the kind must be one of"):
         write([], "parquet", None, column_kinds={"ext_id": "decimal"})
 
 

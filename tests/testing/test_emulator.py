@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from uis_provider.testing import UISEmulator
+from uis_provider.testing.emulator import HUGE_BYTES
 
 KEY = "key-valid"
 LOGIN, PASSWORD = "analyst", "pa55-word"
@@ -761,8 +762,9 @@ def test_body_faults(api: UISEmulator) -> None:
     assert deep.status_code == 200
     with pytest.raises(RecursionError):
         json.loads(deep.text)
-    huge = post(api)
-    assert len(huge.content) == 50 * 1024 * 1024
+    with post(api, stream=True) as huge:
+        assert int(huge.headers["Content-Length"]) == HUGE_BYTES
+        assert next(huge.iter_content(64)).startswith(b'{"jsonrpc":"2.0"')
     assert post(api).json()["result"]["data"]
 
 

@@ -28,6 +28,7 @@ from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import ReportMethod
 from uis_provider.protocol.windows import ZERO_WINDOW_HINT, Window, check_order_if_comparable, parse_when
+from uis_provider.storage.formats import validate_column_kinds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -143,6 +144,11 @@ class UISReportToStorageOperator(BaseOperator):
         paging.validate_page_size(self.page_size)
         positive_int(self.max_window_days, "max_window_days", "days per request window")
         positive_int(self.max_attempts, "max_attempts", "passes over a window whose data moves")
+        if self.column_kinds is not None:
+            try:
+                validate_column_kinds(self.column_kinds)
+            except ValueError as exc:
+                raise UISConfigurationError(str(exc)) from None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render as usual; a template that needs the data interval of a run without one gets a clear error."""

@@ -229,6 +229,8 @@ class UISUploadCallsOperator(BaseOperator):
 
     def _send(self, batches: list[Batch], ids: list[str], user_id: int | None) -> None:
         with UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy) as hook:
+            # reading the connection here makes a missing or key-less one a configuration error, not a batch failure
+            self.log.info("Sending %d batch(es) to %s", len(batches), hook.settings.endpoint)
             for batch, request_id in zip(batches, ids, strict=True):
                 params: dict[str, Any] = {"calls": batch.payload()}
                 if user_id is not None:

@@ -73,6 +73,8 @@ def to_storage_path(
     Accepts absolute local paths, ``file:///`` URIs and URIs of installed object stores; ``conn_id`` (an
     Airflow connection, e.g. ``aws_default``) overrides one given in the path as ``s3://conn_id@bucket/key``.
     """
+    if not isinstance(uri, (str, os.PathLike, ObjectStoragePath)):
+        raise ValueError(f"{parameter} must be a string URI or a path, got {type(uri).__name__} {uri!r:.80}")
     if isinstance(uri, ObjectStoragePath):
         text = str(uri)
         scheme, netloc, local_path = (uri.protocol or "").lower(), "", uri.path

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
+from uis_provider.exceptions import UISDataError
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -112,6 +114,15 @@ def validate_output_options(file_format: str, compression: str | None) -> None:
         raise ValueError(f"compression must be one of {allowed}; got {compression!r}")
     if file_format == "parquet" and not _pyarrow_available():
         raise ValueError(_parquet_missing_message())
+
+
+def validate_column_kinds(kinds: Any) -> None:
+    """Check a ``column_kinds`` mapping (column name -> one of :data:`COLUMN_KINDS`); ValueError names the bad entry."""
+    if not isinstance(kinds, Mapping):
+        raise ValueError(f"column_kinds must be a mapping of column name to kind, got {type(kinds).__name__}")
+    for name, kind in kinds.items():
+        if not isinstance(name, str) or kind not in COLUMN_KINDS:
+            raise ValueError(f"column_kinds[{name!r}]={kind!r}: the kind must be one of {', '.join(COLUMN_KINDS)}")
 
 
 def default_extension(file_format: str, compression: str | None) -> str:
@@ -310,7 +321,7 @@ def _int_or_fail(column: str) -> Callable[[Any], Any]:
                 return int(value.strip())
             except ValueError:
                 pass
-        raise ValueError(f"column {column!r} is int64 but a record holds {value!r:.80}")
+        raise UISDataError(f"column {column!r} is int64 in the parquet schema but a record holds {value!r:.80}")
 
     return convert
 
@@ -324,7 +335,7 @@ def _float_or_fail(column: str) -> Callable[[Any], Any]:
                 return float(value)
             except ValueError:
                 pass
-        raise ValueError(f"column {column!r} is float64 but a record holds {value!r:.80}")
+        raise UISDataError(f"column {column!r} is float64 in the parquet schema but a record holds {value!r:.80}")
 
     return convert
 
@@ -339,7 +350,7 @@ def _bool_or_fail(column: str) -> Callable[[Any], Any]:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in words:
             return words[value.strip().lower()]
-        raise ValueError(f"column {column!r} is bool but a record holds {value!r:.80}")
+        raise UISDataError(f"column {column!r} is bool in the parquet schema but a record holds {value!r:.80}")
 
     return convert
 
@@ -367,10 +378,8 @@ class _ParquetWriter:
     ) -> None:
         if row_group_size < 1:
             raise ValueError(f"row_group_size must be at least 1; got {row_group_size!r}")
+        validate_column_kinds(kinds)
         column_kinds = tuple(kinds.get(name, "string") for name in columns)
-        unknown = sorted({kind for kind in column_kinds if kind not in COLUMN_KINDS})
-        if unknown:
-            raise ValueError(f"column_kinds must be among {COLUMN_KINDS}; got {unknown}")
         self._pa, parquet = _import_pyarrow()
         pa = self._pa
         arrow_types = {

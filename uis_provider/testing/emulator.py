@@ -34,7 +34,7 @@ from uis_provider.testing.store import UploadedCalls
 from uis_provider.testing.timefmt import coerce_local
 
 API_PATH = "/v2.0"
-HUGE_BYTES = 50 * 1024 * 1024
+HUGE_BYTES = 256 * 1024 * 1024  # past the clients' 128 MiB cap: sent only until the client hangs up
 DEEP_LEVELS = 100_000
 _HTTP_FAULTS = {"http_500": 500, "http_502": 502, "http_503": 503}
 _REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}

@@ -11,7 +11,7 @@ import httpx
 
 from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
-from uis_provider.transport.sync import MAX_BODY_BYTES
+from uis_provider.transport.sync import MAX_BODY_BYTES, declared_too_large, oversized
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,14 @@ async def post(http: httpx.AsyncClient, endpoint: str, effect: Send) -> Reply:
     """POST one request; network failures become a :class:`Reply` with ``failure`` set, never an exception."""
     try:
         async with http.stream("POST", endpoint, content=effect.body, timeout=effect.timeout) as response:
+            if declared_too_large(response.headers):
+                return Reply(failure=oversized(effect.method))
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    return Reply(failure=f"the answer to {effect.method} exceeds {MAX_BODY_BYTES} bytes")
+                    return Reply(failure=oversized(effect.method))
                 chunks.append(chunk)
             return Reply(status=response.status_code, body=b"".join(chunks))
     except httpx.TimeoutException:
