@@ -63,17 +63,6 @@ def validate_pending_statuses(statuses: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def parse_user_id(value: Any) -> int | None:
-    """The ``user_id`` parameter as a positive int (digit strings from templates accepted), ``None`` when unset."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UISConfigurationError(f"user_id must be a positive whole number (the client's user id), got {value!r}")
-    return value
-
-
 def selection_filter(
     user_filter: Any = None, *, ext_request_id: Any = None, ext_ids: Any = None
 ) -> dict[str, Any] | None:

@@ -229,7 +229,7 @@ def test_test_connection_reports_api_message(
     ("extra", "password", "needle"),
     [
         ({}, "", "no API key or password"),
-        ({"user_id": "abc"}, API_KEY, "'user_id' must be a whole number"),
+        ({"user_id": "abc"}, API_KEY, "'user_id' must be a positive whole number"),
         ({"timezone": "Mars/Olympus"}, API_KEY, "not an IANA time zone"),
         ({"timeout": -3}, API_KEY, "'timeout' must be a positive number"),
     ],

@@ -27,16 +27,13 @@ from uis_provider.extract import (
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import ReportMethod
-from uis_provider.protocol.windows import ZERO_WINDOW_HINT, Window, check_order_if_comparable, parse_when
+from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.formats import validate_column_kinds
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-NO_INTERVAL_MESSAGE = (
-    "this run has no data interval (a manual run without a logical date?), so the window to extract is unknown. "
-    "Trigger the run with a logical date, or pass date_from and date_till. " + ZERO_WINDOW_HINT
-)
+NO_INTERVAL_MESSAGE = no_interval_message("to extract")
 
 
 def output_uri(path: ObjectStoragePath) -> str:
@@ -180,14 +177,13 @@ class UISReportToStorageOperator(BaseOperator):
 
     def window_bounds(self, context: Context) -> tuple[Any, Any]:
         """``date_from``/``date_till`` as given, else the run's data interval; fails when there is none."""
-        date_from = self.date_from if self.date_from not in (None, "") else context.get("data_interval_start")
-        date_till = self.date_till if self.date_till not in (None, "") else context.get("data_interval_end")
-        if date_from is None or date_till is None:
-            raise UISConfigurationError(NO_INTERVAL_MESSAGE)
-        start = parse_when(date_from, "date_from")
-        end = parse_when(date_till, "date_till")
-        check_order_if_comparable(start, end)
-        return start, end
+        return task_window_bounds(
+            self.date_from,
+            self.date_till,
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            purpose="to extract",
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Extract the window and return ``{path, records, date_from, date_till, api_calls}``."""

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.jsonrpc import new_request_id, result_data
+from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.storage.atomic import filesystem_of, to_storage_path
 from uis_provider.upload_plan import (
@@ -45,17 +46,6 @@ if TYPE_CHECKING:
 #: Added to the end of the upload in ``uploaded_before``, for clock skew between the worker and UIS.
 UPLOAD_TIME_MARGIN = dt.timedelta(hours=1)
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _user_id(value: Any) -> int | None:
-    """The ``user_id`` parameter as a positive int (digit strings from templates accepted), ``None`` when unset."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UISConfigurationError(f"user_id must be a positive whole number (the client's user id), got {value!r}")
-    return value
 
 
 def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
@@ -193,7 +183,7 @@ class UISUploadCallsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate every row, then send the batches; returns the request ids, counts and skipped rows."""
-        user_id = _user_id(self.user_id)
+        user_id = optional_user_id(self.user_id)
         prefix = self._prefix(context)
         valid, invalid = self.read_calls()
         unit = "item" if self.calls is not None else "line"

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.params import optional_user_id
 
 DEFAULT_HOST = "https://dataapi.uiscom.ru/v2.0"
 #: The brands that sell the same API, for documentation and UI placeholders.
@@ -86,15 +87,7 @@ def settings_from_connection(
             "the UIS connection has no API key or password: put a cabinet API key in the 'API key or password' "
             "field, or a login and its password"
         )
-    user_id_raw = options.get("user_id")
-    user_id: int | None = None
-    if user_id_raw not in (None, ""):
-        try:
-            user_id = int(user_id_raw)
-        except (TypeError, ValueError):
-            raise UISConfigurationError(
-                f"connection extra 'user_id' must be a whole number (the client's user id), got {user_id_raw!r}"
-            ) from None
+    user_id = optional_user_id(options.get("user_id"), "connection extra 'user_id'")
     timezone = options.get("timezone") or None
     if timezone is not None:
         import pendulum

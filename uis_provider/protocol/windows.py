@@ -197,6 +197,29 @@ def _instant(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc) if value.tzinfo is not None else value
 
 
+def no_interval_message(purpose: str) -> str:
+    """Why a run without a data interval cannot pick its window, and what to do; ``purpose`` names the window."""
+    return (
+        f"this run has no data interval (a manual run without a logical date?), so the window {purpose} is unknown. "
+        "Trigger the run with a logical date, or pass date_from and date_till. " + ZERO_WINDOW_HINT
+    )
+
+
+def task_window_bounds(
+    date_from: Any, date_till: Any, interval_start: Any, interval_end: Any, *, purpose: str
+) -> tuple[dt.datetime, dt.datetime]:
+    """A task's window ends: ``date_from``/``date_till`` when given, else the run's data interval; parsed and
+    checked for order as far as possible before the account's time zone is known (no API call)."""
+    start_value = date_from if date_from not in (None, "") else interval_start
+    end_value = date_till if date_till not in (None, "") else interval_end
+    if start_value is None or end_value is None:
+        raise UISConfigurationError(no_interval_message(purpose))
+    start = parse_when(start_value, "date_from")
+    end = parse_when(end_value, "date_till")
+    check_order_if_comparable(start, end)
+    return start, end
+
+
 def check_order_if_comparable(date_from: dt.datetime, date_till: dt.datetime) -> None:
     """Check the order before the time zone is known, when both ends are naive or both aware."""
     if (date_from.tzinfo is None) == (date_till.tzinfo is None):

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
+from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.windows import ZERO_WINDOW_HINT, Window, check_order_if_comparable, parse_when
+from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.transport import sync
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 from uis_provider.uploads import (
@@ -24,7 +24,6 @@ from uis_provider.uploads import (
     UploadCounts,
     UploadSelection,
     build_summary,
-    parse_user_id,
     poke_flow,
     probe_filter,
     selection_filter,
@@ -35,10 +34,7 @@ from uis_provider.uploads import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-NO_INTERVAL_MESSAGE = (
-    "this run has no data interval (a manual run without a logical date?), so the window of uploads to watch is "
-    "unknown. Trigger the run with a logical date, or pass date_from and date_till. " + ZERO_WINDOW_HINT
-)
+NO_INTERVAL_MESSAGE = no_interval_message("of uploads to watch")
 
 
 class UISUploadedCallsSensor(BaseSensorOperator):
@@ -110,21 +106,20 @@ class UISUploadedCallsSensor(BaseSensorOperator):
 
     def window_bounds(self, context: Context) -> tuple[Any, Any]:
         """``date_from``/``date_till`` as given, else the run's data interval; fails when there is none."""
-        date_from = self.date_from if self.date_from not in (None, "") else context.get("data_interval_start")
-        date_till = self.date_till if self.date_till not in (None, "") else context.get("data_interval_end")
-        if date_from is None or date_till is None:
-            raise UISConfigurationError(NO_INTERVAL_MESSAGE)
-        start = parse_when(date_from, "date_from")
-        end = parse_when(date_till, "date_till")
-        check_order_if_comparable(start, end)
-        return start, end
+        return task_window_bounds(
+            self.date_from,
+            self.date_till,
+            context.get("data_interval_start"),
+            context.get("data_interval_end"),
+            purpose="of uploads to watch",
+        )
 
     def build_selection(self, context: Context) -> UploadSelection:
         """The watched uploads from the rendered parameters; every check runs before the first API call."""
         start, end = self.window_bounds(context)
         node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
         probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
-        user_id = parse_user_id(self.user_id)
+        user_id = optional_user_id(self.user_id)
         window = Window.build(start, end, self.hook.get_timezone())
         return UploadSelection(
             window=window,

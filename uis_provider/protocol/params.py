@@ -1,0 +1,23 @@
+"""Checks of task parameters that operators, the sensor and the connection share, made before any API call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uis_provider.exceptions import UISConfigurationError
+
+
+def positive_int(value: Any, parameter: str, what: str) -> int:
+    """``value`` as an int >= 1 (digit strings from templates accepted), else an error naming ``parameter``."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UISConfigurationError(f"{parameter} must be a positive whole number ({what}), got {value!r}")
+    return value
+
+
+def optional_user_id(value: Any, parameter: str = "user_id") -> int | None:
+    """An agent's client ``user_id`` as a positive int, ``None`` when unset (empty templates render as "")."""
+    if value is None or value == "":
+        return None
+    return positive_int(value, parameter, "the client's user id, from get.customer_users")
