@@ -2,65 +2,30 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
+from tests.conftest import S3_CONN_ID, MotoS3
 from uis_provider.exceptions import UISPermissionError
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.testing import UISEmulator
 
-S3_CONN_ID = "aws_s3"
-REGION = "us-east-1"
 TZ = "Europe/Moscow"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, stopped after this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def s3(moto_s3: MotoS3, s3_conn: str) -> Any:
+    """The shared moto S3 server behind the ``aws_s3`` connection; a boto3 client to look at what landed."""
+    return moto_s3.client
 
 
 @pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``AIRFLOW_CONN_AWS_S3`` pointing at moto (as for MinIO: ``endpoint_url`` in the extra); a boto3 client."""
-    import boto3
-    from airflow.sdk.io import store
-
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": moto_endpoint, "region_name": REGION},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(conn))
-    # Airflow caches one filesystem per (scheme, conn_id) for the whole process: start from a fresh one.
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
-    yield boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="t"
-    )
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    """A fresh bucket."""
-    name = f"uis-extract-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=name)
-    return name
+def bucket(s3: Any, s3_bucket: str) -> str:
+    """A fresh bucket on the moto server, with the connection in place."""
+    return s3_bucket
 
 
 def day(number: int) -> dict[str, Any]:

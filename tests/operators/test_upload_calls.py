@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from tests.conftest import API_KEY, conn_json
+from tests.conftest import API_KEY, MotoS3, conn_json
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.operators.upload_calls import UISUploadCallsOperator
@@ -273,33 +273,16 @@ def test_an_object_store_source_is_read_through_fsspec(uis_conn: str, emulator: 
     assert {"op-00020", "op-00021"} <= {r["ext_id"] for r in truth(emulator)}
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port, stopped after this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 def test_an_s3_source_is_read_through_its_connection(
-    uis_conn: str, emulator: UISEmulator, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    uis_conn: str, emulator: UISEmulator, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import boto3
     from airflow.sdk.io import store
 
-    extra = {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}
+    extra = {"endpoint_url": moto_s3.endpoint_url, "region_name": "us-east-1"}
     conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_PBX_S3", json.dumps(conn))
     store._STORE_CACHE.pop("s3-pbx_s3", None)
-    client = boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
+    client = moto_s3.client
     client.create_bucket(Bucket="pbx-exports")
     body = "".join(json.dumps(make_call(n)) + "\n" for n in (30, 31, 32))
     client.put_object(Bucket="pbx-exports", Key="calls/date=2026-01-14/calls.jsonl", Body=body.encode("utf-8"))

@@ -14,21 +14,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
+from tests.conftest import S3_CONN_ID, MotoS3
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.testing import UISEmulator
 
 from .conftest import TZ, set_conn
 
-S3_CONN_ID = "aws_kill"
-REGION = "us-east-1"
 OLD = b'{"previous": "output"}\n'
 START = pendulum.datetime(2026, 1, 1, tz=TZ)
 END = pendulum.datetime(2026, 2, 1, tz=TZ)
@@ -48,38 +46,10 @@ op.execute({"data_interval_start": start, "data_interval_end": start.add(months=
 """
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free loopback port for this module."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """An ``aws`` connection to moto (inherited by the child through the environment) and a boto3 client."""
-    import boto3
-    from airflow.sdk.io import store
-
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": moto_endpoint, "region_name": REGION},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(conn))
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
-    yield boto3.client(
-        "s3", endpoint_url=moto_endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="t"
-    )
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+def s3(moto_s3: MotoS3, s3_conn: str) -> Any:
+    """The shared moto S3 server behind the ``aws_s3`` connection; a boto3 client to look at what landed."""
+    return moto_s3.client
 
 
 def kill_mid_window(

@@ -22,7 +22,7 @@ from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer
 
 if TYPE_CHECKING:
-    from tests.storage.conftest import MotoS3
+    from tests.conftest import MotoS3
 
 REPO = Path(__file__).resolve().parents[2]
 
