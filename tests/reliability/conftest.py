@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import API_KEY, conn_json
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.testing import UISEmulator
 
-API_KEY = "reliability-key-5c1e7a90d2"
 LOGIN = "reliability.tester@example.com"
 PASSWORD = "Rel1ab1l1ty-Pa55-w0rd"
 TZ = "Europe/Moscow"
@@ -25,20 +25,6 @@ API_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 Answer = tuple[int, bytes]
 Handler = Callable[[dict[str, Any]], Answer]
-
-
-def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: Any) -> str:
-    """A ``uis`` connection as ``AIRFLOW_CONN_<ID>`` JSON; ``extra`` holds the connection's extra fields."""
-    from airflow.sdk import Connection
-
-    return Connection(
-        conn_id="tmp",
-        conn_type="uis",
-        host=url,
-        login=login,
-        password=password,
-        extra=json.dumps(extra) if extra else None,
-    ).as_json()
 
 
 def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, url: str, **kwargs: Any) -> str:

@@ -17,6 +17,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
+from tests.conftest import API_KEY, conn_json
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.retry import RetryPolicy
@@ -25,7 +26,6 @@ from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
 from uis_provider.testing import UISEmulator
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
-API_KEY = "sensor-test-key-93ad0f"
 LOGIN = "sensor.tester@example.com"
 PASSWORD = "sensor-Pa55word-x7"
 TZ = "Europe/Moscow"
@@ -38,19 +38,6 @@ API_FORMAT = "%Y-%m-%d %H:%M:%S"
 def local(moment: pendulum.DateTime) -> str:
     """A moment as the account's wall-clock text, the form every emulator knob accepts."""
     return moment.in_timezone(TZ).strftime(API_FORMAT)
-
-
-def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: Any) -> str:
-    from airflow.sdk import Connection
-
-    return Connection(
-        conn_id="tmp",
-        conn_type="uis",
-        host=url,
-        login=login,
-        password=password,
-        extra=json.dumps(extra) if extra else None,
-    ).as_json()
 
 
 def start_emulator(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> UISEmulator:
