@@ -9,10 +9,11 @@ benchmark or a script can call it directly with a hook.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,14 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
 from uis_provider.protocol.methods import ReportMethod, report_method
-from uis_provider.protocol.windows import Window
+from uis_provider.protocol.windows import API_TIME, Window
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer, validate_output_options
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-    from uis_provider.hooks.uis import UISHook
+    from uis_provider.hooks.uis import Page, UISHook
 
 DEFAULT_MAX_WINDOW_DAYS = 90
 DEFAULT_MAX_ATTEMPTS = 3
@@ -210,47 +211,87 @@ def iter_window_records(
 
 def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress) -> Iterator[dict]:
     pages = hook.paginate(query.method.name, query.request_params(part), page_size=query.page_size)
-    try:
-        first = next(pages)
-    except UISPagingLimitError as exc:
-        total = _total_from(exc)
-        pieces = split_part(part, total, query.reachable_rows)
-        log.info(
-            "%s %s .. %s holds %s rows, more than %d reachable by offset paging: split into %d parts",
-            query.method.name,
-            part.api_from,
-            part.api_till,
-            total if total is not None else "too many",
-            query.reachable_rows,
-            len(pieces),
-        )
-        for piece in pieces:
-            yield from _part_records(hook, piece, query, progress)
-        return
-    progress.parts.append(part)
+    with contextlib.closing(pages):
+        try:
+            first = next(pages)
+        except UISPagingLimitError as exc:
+            total = _total_from(exc)
+        else:
+            progress.parts.append(part)
+            records = _records_of(first, pages)
+            del first  # from here the generator alone holds the first page, and lets go of it as it is written
+            yield from _kept_records(part, query, progress, records)
+            return
+    # the pieces are paged outside the except block, whose exception would keep the probe's frames alive
+    pieces = split_part(part, total, query.reachable_rows)
+    log.info(
+        "%s %s .. %s holds %s rows, more than %d reachable by offset paging: split into %d parts",
+        query.method.name,
+        part.api_from,
+        part.api_till,
+        total if total is not None else "too many",
+        query.reachable_rows,
+        len(pieces),
+    )
+    for piece in pieces:
+        yield from _part_records(hook, piece, query, progress)
+
+
+def _records_of(first: Page, rest: Iterator[Page]) -> Iterator[dict[str, Any]]:
+    """The records of ``first``, then of each later page, each dropped from its page as it is handed out.
+
+    A page holds 10 000 records: letting go of the written ones at once lets the pages still being fetched and
+    decoded reuse their memory, so the peak stays near one page whatever the window's size. Consumes the pages.
+    """
+    page: Page | None = first
+    del first
+    while page is not None:
+        records = page.records
+        del page
+        records.reverse()
+        while records:
+            yield records.pop()
+        page = next(rest, None)
+
+
+def _kept_records(
+    part: Window, query: ReportQuery, progress: ExtractProgress, records: Iterator[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """The records inside ``part`` (the rest counted as dropped), without the time field when it is not written."""
     time_field = query.method.time_field
     drop_time = query.drops_time_field
-    for page in _chain_first(first, pages):
-        for record in page.records:
-            stamp = record.get(time_field)
-            if stamp is None and time_field not in record:
-                raise UISError(
-                    f"a record has no {time_field!r}, the field the window selects on, so it cannot be placed "
-                    "in [date_from, date_till)",
-                    method=query.method.name,
-                )
-            if not part.contains(stamp):
-                progress.dropped += 1
-                continue
-            if drop_time:
-                del record[time_field]
-            progress.records += 1
-            yield record
+    inside = _membership(part)
+    for record in records:
+        stamp = record.get(time_field)
+        if stamp is None and time_field not in record:
+            raise UISError(
+                f"a record has no {time_field!r}, the field the window selects on, so it cannot be placed "
+                "in [date_from, date_till)",
+                method=query.method.name,
+            )
+        if not inside(stamp):
+            progress.dropped += 1
+            continue
+        if drop_time:
+            del record[time_field]
+        progress.records += 1
+        yield record
 
 
-def _chain_first(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
+def _membership(part: Window) -> Callable[[Any], bool]:
+    """``part.contains`` for every record of a part, with the part's API bounds worked out once.
+
+    A well-formed time inside the bounds is accepted at once; anything else gets ``part.contains`` itself, which
+    drops or refuses it.
+    """
+    low, high = part.api_from, part.api_till
+
+    def inside(stamp: Any) -> bool:
+        if stamp.__class__ is str and low <= stamp < high and API_TIME.fullmatch(stamp):
+            return True
+        return part.contains(stamp)
+
+    return inside
 
 
 @dataclass(frozen=True)

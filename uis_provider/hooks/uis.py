@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import itertools
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -15,8 +19,11 @@ from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, settings_from_connection
 from uis_provider.protocol.jsonrpc import result_metadata, result_records
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.session import UISSession
+from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
+
+#: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
+DEFAULT_PREFETCH_PAGES = 2
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class UISHook(BaseHook):
 
     :param uis_conn_id: the Airflow connection of type ``uis``.
     :param retry_policy: how transient failures are retried (default: 5 retries, exponential backoff).
+    :param prefetch_pages: pages :meth:`paginate` fetches ahead on worker threads while the caller handles the
+        current page (0 fetches one page at a time); never more than the minute and day point budgets left.
     """
 
     conn_name_attr = "uis_conn_id"
@@ -51,11 +60,22 @@ class UISHook(BaseHook):
     hook_name = "UIS Data API"
 
     def __init__(
-        self, uis_conn_id: str = default_conn_name, *, retry_policy: RetryPolicy | None = None, **kwargs: Any
+        self,
+        uis_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        prefetch_pages: int = DEFAULT_PREFETCH_PAGES,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.uis_conn_id = uis_conn_id
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise UISConfigurationError(
+                "retry_policy must be a uis_provider.protocol.retry.RetryPolicy (or None for the default), got "
+                f"{type(retry_policy).__name__} {retry_policy!r}"
+            )
         self.retry_policy = retry_policy or RetryPolicy()
+        self.prefetch_pages = _checked_prefetch(prefetch_pages)
         self._timezone: str | None = None
 
     def __repr__(self) -> str:
@@ -77,8 +97,10 @@ class UISHook(BaseHook):
             ) from None
         if conn.password:
             _mask(conn.password)
-        settings = settings_from_connection(conn.host, conn.login, conn.password, conn.extra)
-        return settings
+        try:
+            return settings_from_connection(conn.host, conn.login, conn.password, conn.extra)
+        except UISConfigurationError as exc:
+            raise UISConfigurationError(f"uis_conn_id={self.uis_conn_id!r}: {exc.message}") from None
 
     @cached_property
     def session(self) -> UISSession:
@@ -104,36 +126,62 @@ class UISHook(BaseHook):
         return sync.run(self.session.call(method, params, request_id=request_id), self.http, self.settings.endpoint)
 
     def paginate(
-        self, method: str, params: dict[str, Any] | None = None, *, page_size: int = paging.DEFAULT_PAGE_SIZE
-    ) -> Iterator[Page]:
-        """Yield every page of a ``get.*`` list, by ``total_items``, with the fewest calls.
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        page_size: int = paging.DEFAULT_PAGE_SIZE,
+        prefetch_pages: int | None = None,
+    ) -> Generator[Page, None, None]:
+        """Yield every page of a ``get.*`` list in offset order, by ``total_items``, with the fewest calls.
 
-        Raises :class:`UISPagingLimitError` after the first page when the query holds more rows than offsets can
-        reach, and :class:`UISDataChangedError` when ``total_items`` changes between pages (read it again).
-        Pass a ``sort`` on a unique key for pages that neither skip nor repeat a record.
+        From the second page on, up to ``prefetch_pages`` (default: the hook's) further pages are fetched on worker
+        threads while the caller handles the current one; pages still come out in order, and a failure of a
+        fetched-ahead page is raised when its turn comes. Raises :class:`UISPagingLimitError` after the first page
+        when the query holds more rows than offsets can reach, and :class:`UISDataChangedError` when
+        ``total_items`` changes between pages (read it again). Pass a ``sort`` on a unique key for pages that
+        neither skip nor repeat a record.
         """
         paging.validate_page_size(page_size)
+        depth = self.prefetch_pages if prefetch_pages is None else _checked_prefetch(prefetch_pages)
         base = dict(params or {})
+        first_records, total = self._first_page(method, base, page_size)
+        offsets = paging.remaining_offsets(total, page_size)
+
+        def start(offset: int) -> CallFlow:
+            return self.session.call(method, {**base, "limit": page_size, "offset": offset}, defer_data=True)
+
+        workers = min(depth, len(offsets))
+        with sync.FlowPool(self.settings.endpoint, workers) if workers else contextlib.nullcontext() as pool:
+            feed = _PageFeed(
+                self.session,
+                start,
+                offsets,
+                method=method,
+                total=total,
+                depth=depth,
+                pool=pool,
+                http=self.http,
+                endpoint=self.settings.endpoint,
+            )
+            yield _complete(Page(first_records, 0, total), page_size, method)
+            del first_records  # from here only the caller holds a page it was handed
+            while feed.pending:
+                yield _complete(feed.take(), page_size, method)
+
+    def _first_page(self, method: str, base: dict[str, Any], page_size: int) -> tuple[list[dict[str, Any]], int]:
+        """The records and ``total_items`` of offset 0, or :class:`UISPagingLimitError` when offsets cannot reach all."""
         first = self.call(method, {**base, "limit": page_size, "offset": 0})
         total = _total_items(first, method)
         if not paging.is_pageable(total, page_size):
+            del first  # the probe's rows are discarded: the error's traceback must not keep them alive
             raise UISPagingLimitError(
                 f"the query holds {total} rows, more than the {paging.reachable_rows(page_size)} that offset "
                 "paging reaches; split its date window",
                 method=method,
                 params={"total_items": total, "page_size": page_size},
             )
-        yield Page(result_records(first), 0, total)
-        for offset in paging.remaining_offsets(total, page_size):
-            result = self.call(method, {**base, "limit": page_size, "offset": offset})
-            now_total = _total_items(result, method)
-            if now_total != total:
-                raise UISDataChangedError(
-                    f"total_items changed from {total} to {now_total} while paging; the data moved under the "
-                    "query, read the window again",
-                    method=method,
-                )
-            yield Page(result_records(result), offset, total)
+        return result_records(first), total
 
     def get_records(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every record of a ``get.*`` list, page by page (memory bounded by one page)."""
@@ -183,11 +231,111 @@ class UISHook(BaseHook):
         self.close()
 
 
+class _PageFeed:
+    """The pages after the first, in offset order, up to ``depth`` of them fetched ahead on ``pool``.
+
+    More pages are sent only when every page sent before has been answered without an error, and only as many as
+    the minute and day point budgets left allow; when none may go ahead (or without a pool) the next page is
+    fetched in the caller's thread when its turn comes, paced by the session like any call.
+    """
+
+    def __init__(
+        self,
+        session: UISSession,
+        start: Callable[[int], CallFlow],
+        offsets: range,
+        *,
+        method: str,
+        total: int,
+        depth: int,
+        pool: sync.FlowPool | None,
+        http: requests.Session,
+        endpoint: str,
+    ) -> None:
+        self._session = session
+        self._start = start
+        self._upcoming = iter(offsets)
+        self._left = len(offsets)
+        self._method = method
+        self._total = total
+        self._depth = depth
+        self._pool = pool
+        self._http = http
+        self._endpoint = endpoint
+        self._ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+
+    @property
+    def pending(self) -> bool:
+        """True while pages remain to be taken."""
+        return self._left > 0
+
+    def top_up(self) -> None:
+        """Send further pages ahead, if every page sent so far is answered and the budgets allow."""
+        if self._pool is None or any(not future.done() or future.exception() for _, future in self._ahead):
+            return
+        room = self._depth - len(self._ahead)
+        affordable = self._session.affordable_calls(self._method)
+        if affordable is not None:
+            room = min(room, affordable)
+        for offset in itertools.islice(self._upcoming, max(0, room)):
+            self._ahead.append((offset, self._pool.submit(self._start(offset))))
+
+    def take(self) -> Page:
+        """The next page (waiting for its answer); more pages go ahead before and after the wait if they may."""
+        self._left -= 1
+        if not self._ahead:
+            self.top_up()
+        if self._ahead:
+            offset, future = self._ahead.popleft()
+            result = future.result()
+        else:
+            offset = next(self._upcoming)
+            result = sync.run(self._start(offset), self._http, self._endpoint)
+        self.top_up()
+        return _page(result, self._method, offset, self._total)
+
+
+def _checked_prefetch(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UISConfigurationError(f"prefetch_pages must be a whole number >= 0 (0 = sequential), got {value!r}")
+    return value
+
+
+def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
+    """The page of a later call; the data moved under the query when its ``total_items`` differs from the first."""
+    now_total = _total_items(result, method)
+    if now_total != total:
+        raise UISDataChangedError(
+            f"total_items changed from {total} to {now_total} while paging; the data moved under the "
+            "query, read the window again",
+            method=method,
+        )
+    return Page(result_records(result), offset, total)
+
+
+def _complete(page: Page, page_size: int, method: str) -> Page:
+    """``page`` when it holds exactly the records ``total_items`` promises at its offset; else the answer is broken.
+
+    A short page would otherwise lose records silently (a null ``data``, or a server capping ``limit``).
+    """
+    expected = min(page_size, page.total_items - page.offset)
+    if len(page.records) != expected:
+        raise UISError(
+            f"the page at offset {page.offset} holds {len(page.records)} records, but total_items={page.total_items} "
+            f"and limit={page_size} promise {expected}; the answer is inconsistent, nothing was written from it",
+            method=method,
+        )
+    return page
+
+
 def _total_items(result: dict[str, Any], method: str) -> int:
     total = result_metadata(result).get("total_items")
     if isinstance(total, bool) or not isinstance(total, (int, str)):
         raise UISError("the answer has no metadata.total_items to page by", method=method)
     try:
-        return int(total)
+        count = int(total)
     except ValueError:
         raise UISError(f"metadata.total_items is not a number: {total!r}", method=method) from None
+    if count < 0:
+        raise UISError(f"metadata.total_items is negative: {total!r}", method=method)
+    return count

@@ -5,14 +5,91 @@ Pure functions: no sockets, no clocks. Both the sync (requests) and async (httpx
 
 from __future__ import annotations
 
+import gc
 import json
+import threading
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 from uis_provider.exceptions import UISError, UISTransportError, error_class_for
 
 JSONRPC_VERSION = "2.0"
 CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+def _fast_decoder() -> Callable[[bytes | bytearray], Any]:
+    try:
+        import msgspec
+    except ImportError:
+        return json.loads
+    return msgspec.json.Decoder().decode
+
+
+_fast_decode = _fast_decoder()
+
+
+def _envelope_decoder() -> Callable[[bytes | bytearray], Any] | None:
+    """A decoder of the JSON-RPC envelope that leaves each member of ``result`` encoded, if msgspec is there."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+
+    fields = [("jsonrpc", Any, None), ("id", Any, None), ("result", dict[str, msgspec.Raw] | None, None)]
+    envelope = msgspec.defstruct("Envelope", [*fields, ("error", Any, None)])
+    return msgspec.json.Decoder(envelope).decode
+
+
+_envelope_decode = _envelope_decoder()
+
+
+def _encoded_types() -> tuple[type, ...]:
+    try:
+        import msgspec
+    except ImportError:
+        return ()
+    return (msgspec.Raw,)
+
+
+#: What a member left encoded by the envelope decoder looks like.
+_ENCODED = _encoded_types()
+
+#: Bodies from this size up are decoded with the cyclic garbage collector paused.
+GC_PAUSE_BYTES = 64 * 1024
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while at least one large body is being decoded, on any thread.
+
+    Decoded JSON holds no reference cycles, yet the tens of thousands of containers a page creates trigger
+    collections that rescan the whole heap: pausing them makes a 10 000-record page decode about three times
+    faster. The collector's previous state is restored when the last decode ends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def new_request_id() -> str:
@@ -26,27 +103,52 @@ def build_request(method: str, params: dict[str, Any], request_id: str) -> bytes
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def decode_json(body: bytes) -> Any:
-    """Decode a JSON body; malformed, truncated or absurdly nested JSON becomes a retryable transport error."""
+def decode_json(body: bytes | bytearray) -> Any:
+    """Decode a JSON body; malformed, truncated or absurdly nested JSON becomes a retryable transport error.
+
+    msgspec (an Airflow core dependency) decodes a 10 000-record page about twice as fast as ``json``; what it
+    refuses but ``json`` accepts (a BOM, NaN, numbers beyond float range) still goes through ``json``. Large
+    bodies are decoded with the garbage collector paused (see :class:`_CollectorPause`).
+    """
+    if len(body) >= GC_PAUSE_BYTES:
+        with _collector_paused():
+            return _decode(body)
+    return _decode(body)
+
+
+def _decode(body: bytes | bytearray) -> Any:
     try:
-        return json.loads(body)
+        return _fast_decode(body)
+    except RecursionError:
+        raise UISTransportError("the API answered JSON nested too deeply to be a UIS answer") from None
+    except ValueError:
+        pass
+    try:
+        return json.loads(body if isinstance(body, (bytes, bytearray)) else bytes(body))
     except RecursionError:
         raise UISTransportError("the API answered JSON nested too deeply to be a UIS answer") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise UISTransportError(f"the API answered a body that is not valid JSON ({type(exc).__name__})") from None
 
 
-def parse_response(method: str, request_id: str, http_status: int, body: bytes) -> dict[str, Any]:
+def parse_response(
+    method: str, request_id: str, http_status: int, body: bytes | bytearray, *, defer_data: bool = False
+) -> dict[str, Any]:
     """Return the ``result`` object of a JSON-RPC answer, or raise the matching :class:`UISError`.
 
     Any HTTP status but 200 is a transport failure (retryable for 5xx and 429); JSON-RPC errors arrive with 200.
+    With ``defer_data`` the ``data`` member may stay encoded until :func:`result_records` reads it: a page fetched
+    ahead then waits as its 7 MB body, not as the three times larger objects of 10 000 decoded records.
     """
     if http_status != 200:
         retryable = http_status >= 500 or http_status == 429
         raise UISTransportError(
             f"HTTP {http_status} from the API", retryable=retryable, http_status=http_status, method=method
         )
-    payload = decode_json(body)
+    try:
+        payload = _payload(body) if defer_data else decode_json(body)
+    except UISTransportError as exc:
+        raise UISTransportError(exc.message, method=method) from None
     if not isinstance(payload, dict) or payload.get("jsonrpc") != JSONRPC_VERSION:
         raise UISTransportError("the API answered JSON that is not a JSON-RPC 2.0 response", method=method)
     if "error" in payload and payload["error"] is not None:
@@ -60,6 +162,22 @@ def parse_response(method: str, request_id: str, http_status: int, body: bytes) 
             f"the JSON-RPC answer belongs to request {answered_id!r}, not {request_id!r}", method=method
         )
     return result
+
+
+def _payload(body: bytes | bytearray) -> Any:
+    """The answer with ``result.data`` still encoded; an answer of another shape is decoded whole."""
+    if _envelope_decode is None:
+        return decode_json(body)
+    try:
+        envelope = _envelope_decode(body)
+    except RecursionError:
+        raise UISTransportError("the API answered JSON nested too deeply to be a UIS answer") from None
+    except ValueError:
+        return decode_json(body)
+    result = envelope.result
+    if result is not None:
+        result = {name: value if name == "data" else decode_json(value) for name, value in result.items()}
+    return {"jsonrpc": envelope.jsonrpc, "id": envelope.id, "error": envelope.error, "result": result}
 
 
 def error_from_payload(method: str, error: Any) -> UISError:
@@ -99,6 +217,8 @@ def result_data(result: dict[str, Any]) -> Any:
 def result_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     """The records of a list answer; a malformed ``data`` member is a transport error, not silently nothing."""
     data = result.get("data")
+    if isinstance(data, _ENCODED):
+        data = decode_json(cast("bytes", data))
     if data is None:
         return []
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):

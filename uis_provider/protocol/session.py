@@ -44,10 +44,14 @@ class Sleep:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the transport got for a :class:`Send`: an HTTP status and body, or a failure before a full answer."""
+    """What the transport got for a :class:`Send`: an HTTP status and body, or a failure before a full answer.
+
+    The body may be a ``bytearray``: the sync transport grows one in place rather than joining chunks (one copy of
+    a page in memory, not two).
+    """
 
     status: int = 0
-    body: bytes = field(default=b"", repr=False)
+    body: bytes | bytearray = field(default=b"", repr=False)
     failure: str | None = None
 
 
@@ -145,6 +149,29 @@ class UISSession:
                 return CONCURRENCY_POLL, "the minute point budget left is booked by calls in flight; waiting"
         return wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset"
 
+    def affordable_calls(self, method: str) -> int | None:
+        """Calls of ``method`` the last reading's minute and day budgets allow beyond the calls in flight.
+
+        ``None`` when nothing bounds them: no reading yet, a free method, or every budget read has reset since.
+        """
+        weight = method_weight(method)
+        with self._lock:
+            reading = self.limits
+            if reading is None or weight <= 0:
+                return None
+            now = self.clock()
+            left = [
+                remaining
+                for remaining, reset in (
+                    (reading.minute_remaining, reading.minute_reset),
+                    (reading.day_remaining, reading.day_reset),
+                )
+                if remaining is not None and (reset is None or now < reading.taken_at + reset)
+            ]
+            if not left:
+                return None
+            return max(0, int((min(left) - self._in_flight_points) // weight))
+
     def _release(self, weight: int) -> None:
         if weight <= 0:
             return
@@ -163,11 +190,19 @@ class UISSession:
         with self._lock:
             self._logging_in = False
 
-    def call(self, method: str, params: dict[str, Any] | None = None, *, request_id: str | None = None) -> CallFlow:
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        defer_data: bool = False,
+    ) -> CallFlow:
         """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
 
         Retries reuse ``request_id`` so an ``upload.calls`` batch keeps its ``ext_request_id``. An auth error on a
-        login/password connection triggers exactly one fresh login for this call.
+        login/password connection triggers exactly one fresh login for this call. With ``defer_data`` the result's
+        ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it.
         """
         request_id = request_id or new_request_id()
         weight = method_weight(method)
@@ -194,7 +229,7 @@ class UISSession:
                 self._count(calls=1)
                 reply = yield Send(method, body, self.settings.timeout)
                 try:
-                    result = self._parse(method, request_id, reply)
+                    result = self._parse(method, request_id, reply, defer_data=defer_data)
                 except UISError as exc:
                     self._record_limits(exc.limits)
                     failure = exc
@@ -261,10 +296,12 @@ class UISSession:
             self._count(logins=1)
             return
 
-    def _parse(self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None) -> dict[str, Any]:
+    def _parse(
+        self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None, defer_data: bool = False
+    ) -> dict[str, Any]:
         """Parse a reply; any error it raises has the connection's secrets scrubbed from its text."""
         try:
-            return _parse_reply(method, request_id, reply)
+            return _parse_reply(method, request_id, reply, defer_data)
         except UISError as exc:
             raise exc.redact([self.settings.secret, self._token or "", *(s or "" for s in extra_secrets)]) from None
 
@@ -300,9 +337,9 @@ def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
     return reading if reading.minute_remaining <= current.minute_remaining else current
 
 
-def _parse_reply(method: str, request_id: str, reply: Reply | None) -> dict[str, Any]:
+def _parse_reply(method: str, request_id: str, reply: Reply | None, defer_data: bool = False) -> dict[str, Any]:
     if reply is None:
         raise UISTransportError("the transport returned no reply", method=method)
     if reply.failure is not None:
         raise UISTransportError(reply.failure, method=method)
-    return parse_response(method, request_id, reply.status, reply.body)
+    return parse_response(method, request_id, reply.status, reply.body, defer_data=defer_data)

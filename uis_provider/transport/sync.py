@@ -1,10 +1,17 @@
-"""Run a protocol flow over ``requests`` — the transport of the hook, the operators and poke-mode sensors."""
+"""Run protocol flows over ``requests`` — the transport of the hook, the operators and poke-mode sensors.
+
+:func:`run` drives one flow in the calling thread; :class:`FlowPool` drives several at once on worker threads
+(the hook's page prefetch), each thread with its own keep-alive HTTP session.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
 from typing import Any, TypeVar
 
 import requests
@@ -16,8 +23,24 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Largest answer body accepted; a 10 000-row page is about 10 MB, anything near this is hostile.
-MAX_BODY_BYTES = 256 * 1024 * 1024
+#: Largest answer body accepted. A 10 000-record page is about 8 MB with typical records and can reach a few tens of
+#: MB with long comments, tags and recording lists; anything past this bound is no UIS page. A padded answer under
+#: it that claims fewer records than total_items promises is caught by the paginator's page-size check instead.
+MAX_BODY_BYTES = 128 * 1024 * 1024
+
+
+def oversized(method: str) -> str:
+    """The failure text for an answer larger than :data:`MAX_BODY_BYTES` (declared or received)."""
+    return (
+        f"the answer to {method} is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB, far more than a 10 000-record "
+        "page; if the records really are that large, lower page_size"
+    )
+
+
+def declared_too_large(headers: Any) -> bool:
+    """True when the answer's ``Content-Length`` already exceeds :data:`MAX_BODY_BYTES`."""
+    declared = str(headers.get("Content-Length") or "")
+    return declared.isdigit() and int(declared) > MAX_BODY_BYTES
 
 
 def new_http_session() -> requests.Session:
@@ -31,14 +54,14 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
     """POST one request; network failures become a :class:`Reply` with ``failure`` set, never an exception."""
     try:
         with http.post(endpoint, data=effect.body, timeout=effect.timeout, stream=True) as response:
-            chunks: list[bytes] = []
-            size = 0
+            if declared_too_large(response.headers):
+                return Reply(failure=oversized(effect.method))
+            body = bytearray()
             for chunk in response.iter_content(chunk_size=1024 * 1024):
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    return Reply(failure=f"the answer to {effect.method} exceeds {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-            return Reply(status=response.status_code, body=b"".join(chunks))
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    return Reply(failure=oversized(effect.method))
+            return Reply(status=response.status_code, body=body)
     except requests.Timeout:
         return Reply(failure=f"timed out after {effect.timeout:g} s waiting for {effect.method}")
     except requests.ConnectionError as exc:
@@ -47,19 +70,89 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
         return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
 
 
+class FlowCancelledError(Exception):
+    """A flow of a :class:`FlowPool` was stopped because the pool closed before it finished."""
+
+
 def run(
-    flow: Generator[Effect, Reply | None, T], http: requests.Session, endpoint: str, *, sleep: Any = time.sleep
+    flow: Generator[Effect, Reply | None, T],
+    http: requests.Session,
+    endpoint: str,
+    *,
+    sleep: Any = time.sleep,
+    cancel: threading.Event | None = None,
 ) -> T:
-    """Drive a flow to its end: send each request, sleep when told, return the flow's value."""
+    """Drive a flow to its end: send each request, sleep when told, return the flow's value.
+
+    When ``cancel`` is set the flow stops before its next request or during a sleep
+    (:class:`FlowCancelledError`); a request already sent runs to its answer or its timeout.
+    """
     try:
         effect = next(flow)
         while True:
+            if cancel is not None and cancel.is_set():
+                flow.close()
+                raise FlowCancelledError("the flow was cancelled")
             if isinstance(effect, Sleep):
                 log.info("UIS: %s", effect.reason)
-                sleep(effect.seconds)
+                if cancel is None:
+                    sleep(effect.seconds)
+                elif cancel.wait(effect.seconds):
+                    continue
                 effect = flow.send(None)
             else:
                 reply = post(http, endpoint, effect)
                 effect = flow.send(reply)
     except StopIteration as stop:
         return stop.value
+
+
+class FlowPool:
+    """Drive up to ``workers`` flows at once on worker threads, each thread with its own keep-alive session.
+
+    ``requests.Session`` is not shared across threads. :meth:`close` (or leaving the ``with`` block) cancels the
+    flows not yet finished, waits for the threads and closes their sessions.
+    """
+
+    def __init__(self, endpoint: str, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._endpoint = endpoint
+        self._cancel = threading.Event()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="uis-fetch")
+
+    def submit(self, flow: Generator[Effect, Reply | None, T]) -> Future[T]:
+        """Start driving ``flow`` on a free worker (queued while all are busy); its future holds the outcome."""
+        return self._executor.submit(self._drive, flow)
+
+    def _drive(self, flow: Generator[Effect, Reply | None, T]) -> T:
+        return run(flow, self._http(), self._endpoint, cancel=self._cancel)
+
+    def _http(self) -> requests.Session:
+        http: requests.Session | None = getattr(self._local, "http", None)
+        if http is None:
+            http = new_http_session()
+            self._local.http = http
+            with self._sessions_lock:
+                self._sessions.append(http)
+        return http
+
+    def close(self) -> None:
+        """Cancel unfinished flows, wait for the worker threads and close their HTTP sessions."""
+        self._cancel.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for http in sessions:
+            http.close()
+
+    def __enter__(self) -> FlowPool:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
