@@ -21,6 +21,7 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
 from uis_provider.protocol.methods import ReportMethod, report_method
+from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
 from uis_provider.protocol.windows import API_TIME, Window
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer, validate_output_options
@@ -41,15 +42,6 @@ RESERVED_PARAMS = frozenset(
 )
 
 log = logging.getLogger(__name__)
-
-
-def positive_int(value: Any, parameter: str, what: str) -> int:
-    """``value`` as an int >= 1 (digit strings from templates accepted), else an error naming ``parameter``."""
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UISConfigurationError(f"{parameter} must be a positive whole number ({what}), got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -91,7 +83,7 @@ class ReportQuery:
             )
         checked_filter = validate_filter(filter, method=spec)
         checked_sort = stable_sort(validate_sort(sort, spec), spec)
-        extras = dict(extra_params or {})
+        extras = optional_mapping(extra_params, "extra_params")
         clash = sorted(RESERVED_PARAMS.intersection(extras))
         if clash:
             raise UISConfigurationError(
@@ -103,7 +95,7 @@ class ReportQuery:
             fields=tuple(checked_fields) if checked_fields is not None else None,
             filter=checked_filter,
             sort=tuple(checked_sort),
-            user_id=None if user_id in (None, "") else positive_int(user_id, "user_id", "the client's user id"),
+            user_id=optional_user_id(user_id),
             extra_params=extras,
             page_size=paging.validate_page_size(page_size),
             max_window_days=positive_int(max_window_days, "max_window_days", "days per request window"),
@@ -263,10 +255,10 @@ def _kept_records(
     inside = _membership(part)
     for record in records:
         stamp = record.get(time_field)
-        if stamp is None and time_field not in record:
+        if stamp is None:
             raise UISError(
-                f"a record has no {time_field!r}, the field the window selects on, so it cannot be placed "
-                "in [date_from, date_till)",
+                f"a record has no {time_field!r} (missing or null), the field the window selects on, so it cannot "
+                "be placed in [date_from, date_till); nothing was written",
                 method=query.method.name,
             )
         if not inside(stamp):

@@ -188,12 +188,7 @@ def test_a_broken_connection_is_named_by_its_id(
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
-        pytest.param(
-            {"extra_params": ["report_id", 5]},
-            "extra_params",
-            id="extra_params-list",
-            marks=pytest.mark.xfail(strict=True, reason="extract.ReportQuery.build does dict(extra_params)"),
-        ),
+        pytest.param({"extra_params": ["report_id", 5]}, "extra_params", id="extra_params-list"),
         pytest.param({"output_path": 123}, "output_path", id="output_path-int"),
         pytest.param(
             {"file_format": "parquet", "column_kinds": {"wait_duration": "decimal"}}, "column_kinds", id="kinds"

@@ -168,11 +168,6 @@ HOSTILE_DATA: list[Any] = [
         lambda o, lim: [record(0), record(1, upload_time=None), record(2)],
         "upload_time",
         id="time-null",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="reported: extract._kept_records drops a record whose time field is null as out-of-window "
-            "(only a missing key raises), so the window silently loses it",
-        ),
     ),
     pytest.param(lambda o, lim: None, "total_items", id="data-null-with-rows"),
     pytest.param(lambda o, lim: good(o, lim)[:1], "total_items", id="short-page"),

@@ -21,12 +21,12 @@ from uis_provider.extract import (
     check_output_options,
     checked_output,
     extract_window,
-    positive_int,
     resolve_method,
 )
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import ReportMethod
+from uis_provider.protocol.params import optional_mapping, positive_int
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.formats import validate_column_kinds
 
@@ -160,7 +160,7 @@ class UISReportToStorageOperator(BaseOperator):
 
     def method_params(self) -> dict[str, Any]:
         """Parameters of the method beyond the window, paging and filters (subclasses add their own)."""
-        return dict(self.extra_params or {})
+        return optional_mapping(self.extra_params, "extra_params")
 
     def build_query(self) -> ReportQuery:
         """The validated query from the rendered parameters (raises before any API call)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from uis_provider.extract import positive_int
 from uis_provider.operators.report import UISReportToStorageOperator
 from uis_provider.protocol.methods import UPLOADED_CALLS
+from uis_provider.protocol.params import positive_int
 
 
 class UISUploadedCallsToStorageOperator(UISReportToStorageOperator):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError
@@ -21,3 +22,12 @@ def optional_user_id(value: Any, parameter: str = "user_id") -> int | None:
     if value is None or value == "":
         return None
     return positive_int(value, parameter, "the client's user id, from get.customer_users")
+
+
+def optional_mapping(value: Any, parameter: str) -> dict[str, Any]:
+    """A dict parameter such as ``extra_params`` (``None`` = empty); anything else is refused naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UISConfigurationError(f"{parameter} must be a dict, got {type(value).__name__} {value!r:.80}")
+    return dict(value)
