@@ -28,6 +28,17 @@ e2e: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[e2e]"
 	$(PY) e2e/run.py --airflow-version $(AIRFLOW_VERSION)
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+## bench: ours vs a hand-written extractor vs the API's limit on the emulator (bench/RESULTS.md, results.json,
+##        results.png; about 10 minutes on 2 cores)
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py
+
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
