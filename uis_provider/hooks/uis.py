@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
 from uis_provider.protocol import paging
-from uis_provider.protocol.auth import ConnectionSettings, settings_from_connection
+from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.jsonrpc import result_metadata, result_records
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
@@ -89,18 +89,13 @@ class UISHook(BaseHook):
         try:
             conn = self.get_connection(self.uis_conn_id)
         except Exception as exc:
-            if type(exc).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
+            missing = missing_connection(self.uis_conn_id, exc)
+            if missing is None:
                 raise
-            raise UISConfigurationError(
-                f"uis_conn_id={self.uis_conn_id!r}: no such Airflow connection. Create a connection of type 'uis' "
-                f"(UI: Admin > Connections, or AIRFLOW_CONN_{self.uis_conn_id.upper()})"
-            ) from None
+            raise missing from None
         if conn.password:
             _mask(conn.password)
-        try:
-            return settings_from_connection(conn.host, conn.login, conn.password, conn.extra)
-        except UISConfigurationError as exc:
-            raise UISConfigurationError(f"uis_conn_id={self.uis_conn_id!r}: {exc.message}") from None
+        return settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
 
     @cached_property
     def session(self) -> UISSession:

@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from airflow.sdk import BaseHook
 
-from uis_provider.exceptions import UISConfigurationError
-from uis_provider.protocol.auth import settings_from_connection
+from uis_provider.protocol.auth import missing_connection, settings_for
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.transport import aio
@@ -66,15 +65,13 @@ class UISAsyncHook(BaseHook):
             try:
                 conn = await get_async_connection(self.uis_conn_id, hook=self)
             except Exception as exc:
-                if type(exc).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
+                missing = missing_connection(self.uis_conn_id, exc)
+                if missing is None:
                     raise
-                raise UISConfigurationError(
-                    f"uis_conn_id={self.uis_conn_id!r}: no such Airflow connection. Create a connection of type "
-                    f"'uis' (UI: Admin > Connections, or AIRFLOW_CONN_{self.uis_conn_id.upper()})"
-                ) from None
+                raise missing from None
             if conn.password:
                 await _amask(conn.password)
-            settings = settings_from_connection(conn.host, conn.login, conn.password, conn.extra)
+            settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
         return self._session

@@ -117,3 +117,23 @@ def settings_from_connection(
         timezone=str(timezone) if timezone else None,
         timeout=timeout,
     )
+
+
+def missing_connection(conn_id: str, error: Exception) -> UISConfigurationError | None:
+    """The configuration error for a connection lookup that found nothing; ``None`` when ``error`` is another failure."""
+    if type(error).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
+        return None
+    return UISConfigurationError(
+        f"uis_conn_id={conn_id!r}: no such Airflow connection. Create a connection of type 'uis' "
+        f"(UI: Admin > Connections, or AIRFLOW_CONN_{conn_id.upper()})"
+    )
+
+
+def settings_for(
+    conn_id: str, host: str | None, login: str | None, password: str | None, extra: Any
+) -> ConnectionSettings:
+    """:func:`settings_from_connection` with the connection id named in its errors."""
+    try:
+        return settings_from_connection(host, login, password, extra)
+    except UISConfigurationError as exc:
+        raise UISConfigurationError(f"uis_conn_id={conn_id!r}: {exc.message}") from None
