@@ -1,4 +1,4 @@
-# Every target bootstraps its own virtualenv from pyproject.toml (apache-airflow 3.3.2 pinned for reproducibility).
+# Every target bootstraps its own virtualenv from pyproject.toml, pinned by constraints.txt (apache-airflow 3.3.2).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint e2e bench build clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]" "apache-airflow==$(AIRFLOW_VERSION)"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]" "apache-airflow==$(AIRFLOW_VERSION)"
 	touch $(STAMP)
 
 ## demo: run the example DAG against the bundled UIS emulator, writing to ./output
@@ -25,13 +25,13 @@ test: $(STAMP)
 ##      the connection form in headless Chromium, backfill, deferral, secret scan (needs apt for chromium)
 e2e: $(STAMP)
 	bash e2e/setup.sh
-	$(PY) -m pip install --quiet -e ".[e2e]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[e2e]"
 	$(PY) e2e/run.py --airflow-version $(AIRFLOW_VERSION)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	touch $(BENCH_STAMP)
 
 ## bench: ours vs a hand-written extractor vs the API's limit on the emulator (bench/RESULTS.md, results.json,

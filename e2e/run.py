@@ -85,9 +85,10 @@ def step_install(ctx: Context, airflow_version: str) -> Path:
     venv = ctx.workdir / "venv"
     run_command([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
-    run_command(
-        [python, "-m", "pip", "install", "--quiet", str(wheels[0]), f"apache-airflow=={airflow_version}"], timeout=900
-    )
+    # with the project's constraints, as Airflow's install docs tell users to pin with a constraints file
+    constraints = str(REPO / "constraints.txt")
+    install = [python, "-m", "pip", "install", "--quiet", "-c", constraints, str(wheels[0])]
+    run_command([*install, f"apache-airflow=={airflow_version}"], timeout=900)
     where = run_command([python, "-c", "import uis_provider; print(uis_provider.__file__)"], cwd=venv).strip()
     if not Path(where).is_relative_to(venv):
         raise E2EFailure(f"the venv imports uis_provider from {where}, not from the installed wheel")
