@@ -1,0 +1,77 @@
+"""The provider's extraction path, exactly as ``UISUploadedCallsToStorageOperator.execute`` runs it.
+
+A ``UISHook`` on an Airflow connection, the window in the account's time zone, the operator's default query for
+``get.uploaded_calls`` (page size 10 000, the method's columns, sorted by ``ext_id``) and
+``uis_provider.extract.extract_window`` writing JSON lines atomically to local storage.
+
+    AIRFLOW_CONN_UIS_BENCH='{"conn_type": "uis", ...}' \\
+        python bench/ours.py --conn-id uis_bench --date-from 2026-01-01 --date-till 2026-01-31 --out calls.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Extract the window; print ``{"seconds", "records", "calls", "parts"}`` (parts as [date_from, date_till])."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conn-id", required=True, help="an Airflow connection of type uis")
+    parser.add_argument("--date-from", required=True)
+    parser.add_argument("--date-till", required=True)
+    parser.add_argument("--out", required=True, help="absolute path of the JSON-lines file")
+    parser.add_argument("--prefetch-pages", type=int, default=None, help="default: the hook's")
+    parser.add_argument(
+        "--decoder",
+        choices=("default", "json"),
+        default="default",
+        help="json: the standard library's, as without msgspec",
+    )
+    args = parser.parse_args(argv)
+
+    from uis_provider.extract import extract_window
+    from uis_provider.hooks.uis import UISHook
+    from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
+    from uis_provider.protocol import jsonrpc
+    from uis_provider.protocol.windows import Window
+
+    if args.decoder == "json":
+        # as without msgspec installed: the standard library decodes every answer, whole
+        jsonrpc._fast_decode = json.loads
+        jsonrpc._envelope_decode = None
+    operator = UISUploadedCallsToStorageOperator(
+        task_id="bench",
+        uis_conn_id=args.conn_id,
+        output_path=args.out,
+        date_from=args.date_from,
+        date_till=args.date_till,
+    )
+    hook_options = {} if args.prefetch_pages is None else {"prefetch_pages": args.prefetch_pages}
+
+    started = time.perf_counter()
+    start, end = operator.window_bounds({})
+    query = operator.build_query()
+    with UISHook(operator.uis_conn_id, **hook_options) as hook:
+        window = Window.build(start, end, hook.get_timezone())
+        result = extract_window(
+            hook,
+            window,
+            query,
+            operator.output_path,
+            file_format=operator.file_format,
+            compression=operator.compression,
+            max_attempts=operator.max_attempts,
+            column_kinds=operator.column_kinds,
+        )
+        calls = hook.session.stats.calls + hook.session.stats.logins
+    seconds = time.perf_counter() - started
+    parts = [[part.api_from, part.api_till] for part in result.parts]
+    print(json.dumps({"seconds": seconds, "records": result.records, "calls": calls, "parts": parts}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
