@@ -19,34 +19,11 @@ from typing import Any
 
 import requests
 
+from uis_provider.protocol.methods import UPLOADED_CALLS
+
 PAGE_SIZE = 10_000
 REACHABLE_ROWS = 110_000
-FIELDS = [
-    "ext_id",
-    "ext_request_id",
-    "upload_time",
-    "direction",
-    "calling_phone_number",
-    "called_phone_number",
-    "start_time",
-    "finish_time",
-    "is_lost",
-    "is_transfer",
-    "wait_duration",
-    "talk_duration",
-    "visitor_session_id",
-    "campaign_id",
-    "source_id",
-    "site_id",
-    "comment",
-    "record_type",
-    "status",
-    "error_code",
-    "call_session_id",
-    "callback",
-    "tags",
-    "records",
-]
+FIELDS = list(UPLOADED_CALLS.columns)  # the same columns the operator asks for (its default)
 SORT = [{"field": "ext_id", "order": "asc"}]
 API_TIME = "%Y-%m-%d %H:%M:%S"
 

@@ -18,6 +18,7 @@ import pendulum
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from tests.conftest import API_KEY, conn_json
 from uis_provider.hooks.uis import UISHook
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol.retry import RetryPolicy
@@ -26,7 +27,6 @@ from uis_provider.testing import UISEmulator
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 from uis_provider.uploads import UploadSelection
 
-API_KEY = "trigger-test-key-2b7e41"
 LOGIN = "trigger.tester@example.com"
 PASSWORD = "trigger-Pa55word-q9"
 TZ = "Europe/Moscow"
@@ -39,12 +39,6 @@ FAST = {"max_retries": 5, "backoff_base": 0.01, "backoff_max": 0.05, "limit_marg
 def local(moment: pendulum.DateTime) -> str:
     """A moment as the account's wall-clock text, the form every emulator knob accepts."""
     return moment.in_timezone(TZ).strftime(API_FORMAT)
-
-
-def conn_json(url: str, *, password: str = API_KEY, login: str | None = None) -> str:
-    from airflow.sdk import Connection
-
-    return Connection(conn_id="tmp", conn_type="uis", host=url, login=login, password=password).as_json()
 
 
 def start_emulator(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> UISEmulator:
