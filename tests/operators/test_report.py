@@ -13,9 +13,10 @@ from typing import Any
 import pendulum
 import pytest
 
-from uis_provider.exceptions import UISConfigurationError, UISPermissionError
+from uis_provider.exceptions import UISConfigurationError, UISPermissionError, UISTransportError
 from uis_provider.operators.report import UISReportToStorageOperator, lineage_names, output_uri
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
+from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.storage.atomic import to_storage_path
 from uis_provider.testing import UISEmulator
 
@@ -81,6 +82,14 @@ def test_api_calls_counts_retries_too(uis_conn: str, emulator: UISEmulator, tmp_
     assert emulator.faults.injected == 1
     assert result["api_calls"] == emulator.count()
     assert result["api_calls"] == 1 + 1 + -(-result["records"] // 40)
+
+
+def test_api_retry_policy_reaches_the_hook(uis_conn: str, emulator: UISEmulator, tmp_path: Path) -> None:
+    emulator.faults.script(["http_502"])
+    with pytest.raises(UISTransportError, match="HTTP 502"):
+        uploaded_calls(tmp_path, api_retry_policy=RetryPolicy(max_retries=0)).execute(interval(10))
+    assert emulator.count() == 1  # the first call (get.account for the time zone) failed and was not retried
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def read_back(path: Path, file_format: str, compression: str | None) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import ReportMethod
 from uis_provider.protocol.params import optional_mapping, positive_int
+from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.formats import validate_column_kinds
 
@@ -75,6 +76,8 @@ class UISReportToStorageOperator(BaseOperator):
     :param max_window_days: longest span sent in one request (report methods are capped at their 90-day limit).
     :param max_attempts: passes over the window when its data changes while it is paged.
     :param column_kinds: Parquet column types (``int64``, ``float64``, ``bool``, ``string``, ``json``) by column.
+    :param api_retry_policy: how transient API failures are retried
+        (:class:`~uis_provider.protocol.retry.RetryPolicy`; default 5 retries with exponential backoff).
     :param uis_conn_id: the Airflow connection of type ``uis``.
     """
 
@@ -110,6 +113,7 @@ class UISReportToStorageOperator(BaseOperator):
         max_window_days: int = DEFAULT_MAX_WINDOW_DAYS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         column_kinds: Mapping[str, str] | None = None,
+        api_retry_policy: RetryPolicy | None = None,
         uis_conn_id: str = UISHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -130,6 +134,7 @@ class UISReportToStorageOperator(BaseOperator):
         self.max_window_days = max_window_days
         self.max_attempts = max_attempts
         self.column_kinds = column_kinds
+        self.api_retry_policy = api_retry_policy
         self.uis_conn_id = uis_conn_id
         self._lineage: tuple[str, str, ObjectStoragePath] | None = None
         self._check_static_options()
@@ -190,7 +195,7 @@ class UISReportToStorageOperator(BaseOperator):
         start, end = self.window_bounds(context)
         query = self.build_query()
         path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
-        with UISHook(self.uis_conn_id) as hook:
+        with UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy) as hook:
             stats = hook.session.stats
             window = Window.build(start, end, hook.get_timezone())
             self.log.info(
