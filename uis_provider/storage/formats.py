@@ -6,6 +6,7 @@ file name, no timestamps in Parquet), so a re-extracted window can be compared o
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import csv
 import importlib.util
@@ -197,7 +198,30 @@ class _GzipStream:
         self._fileobj.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
 
 
-class _TextWriter:
+class _FinishOrDiscard(abc.ABC):
+    """Context-manager behaviour of every writer: finish the file on success, drop what is buffered on error."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish the file (the underlying file object stays open)."""
+
+    @abc.abstractmethod
+    def _discard(self) -> None:
+        """Drop what is buffered and write nothing more."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._discard()
+
+
+class _TextWriter(_FinishOrDiscard):
     """Shared buffering for the line formats: lines collect in a list and go out UTF-8 encoded in chunks."""
 
     def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
@@ -226,17 +250,9 @@ class _TextWriter:
             self._sink.close()
         self._closed = True
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self._closed = True
-            self._lines.clear()
+    def _discard(self) -> None:
+        self._closed = True
+        self._lines.clear()
 
 
 def _canonical(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> Any:
@@ -365,7 +381,7 @@ def _string_cell(value: Any) -> Any:
     return str(value)
 
 
-class _ParquetWriter:
+class _ParquetWriter(_FinishOrDiscard):
     """Parquet with a schema fixed by ``columns``; one row group per ``row_group_size`` records."""
 
     def __init__(
@@ -445,15 +461,7 @@ class _ParquetWriter:
         self._writer.close()
         self._closed = True
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-            return
+    def _discard(self) -> None:
         self._closed = True
         self._rows = []
         with contextlib.suppress(Exception):
