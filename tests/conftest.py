@@ -24,6 +24,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME /
 os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
 os.environ.pop("AIRFLOW_CONN_UIS_DEFAULT", None)
 
+import pendulum  # noqa: E402
 import pytest  # noqa: E402
 
 from uis_provider.testing import UISEmulator  # noqa: E402
@@ -96,6 +97,31 @@ def make_emulator() -> Iterator[Callable[..., UISEmulator]]:
 def emulator(make_emulator: Callable[..., UISEmulator]) -> UISEmulator:
     """A small UIS emulator on a random loopback port: 2 000 calls over January 2026, Moscow time."""
     return make_emulator()
+
+
+def start_upload_emulator(
+    monkeypatch: pytest.MonkeyPatch, day: pendulum.DateTime, *, seed: int, **knobs: Any
+) -> UISEmulator:
+    """A started emulator whose clock reads noon of ``day``, with slow upload processing (new 10 min, done after
+    20 min) and the connections ``uis_default`` (API key), ``uis_tz`` (+ timezone extra) and ``uis_login``.
+
+    For the sensor and trigger tests, which upload calls and watch them progress on the emulator's clock.
+    """
+    options: dict[str, Any] = {
+        **EMULATOR_DEFAULTS,
+        "calls": 300,
+        "seed": seed,
+        "days": 10,
+        "new_seconds": 600,
+        "process_seconds": 1200,
+        **knobs,
+    }
+    emulator = UISEmulator(**options).start()  # type: ignore[arg-type]
+    emulator.clock.advance(day.add(hours=12).timestamp() - emulator.clock.time())
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url))
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone=str(day.timezone_name)))
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
+    return emulator
 
 
 @pytest.fixture

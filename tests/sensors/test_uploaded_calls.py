@@ -17,7 +17,7 @@ import pendulum
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
-from tests.conftest import API_KEY, conn_json
+from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.retry import RetryPolicy
@@ -26,8 +26,6 @@ from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
 from uis_provider.testing import UISEmulator
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
-LOGIN = "sensor.tester@example.com"
-PASSWORD = "sensor-Pa55word-x7"
 TZ = "Europe/Moscow"
 DAY = pendulum.datetime(2027, 2, 1, tz=TZ)
 END = DAY.add(days=1)
@@ -41,24 +39,8 @@ def local(moment: pendulum.DateTime) -> str:
 
 
 def start_emulator(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> UISEmulator:
-    """A started emulator at noon of ``DAY`` with the connections ``uis_default``, ``uis_tz`` and ``uis_login``."""
-    options: dict[str, Any] = {
-        "calls": 300,
-        "seed": 9,
-        "start": "2026-01-01",
-        "days": 10,
-        "api_keys": {API_KEY: "valid"},
-        "users": {LOGIN: PASSWORD},
-        "new_seconds": 600,
-        "process_seconds": 1200,
-        **knobs,
-    }
-    emulator = UISEmulator(**options).start()
-    emulator.clock.advance(DAY.add(hours=12).timestamp() - emulator.clock.time())
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url))
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone=TZ))
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
-    return emulator
+    """The shared upload emulator at noon of ``DAY`` (see ``tests.conftest.start_upload_emulator``)."""
+    return start_upload_emulator(monkeypatch, DAY, seed=9, **knobs)
 
 
 @pytest.fixture
