@@ -177,8 +177,21 @@ class AirflowStack:
         self.airflow("db", "migrate", timeout=300)
 
     def airflow(self, *args: str, timeout: float = 180.0) -> str:
-        """Run one ``airflow`` CLI command of this home; its stdout."""
-        return run_command([str(self.venv / "bin" / "airflow"), *args], env=self.env, cwd=self.home, timeout=timeout)
+        """Run one ``airflow`` CLI command of this home; its stdout.
+
+        SQLite serialises writers: a CLI write racing the scheduler's can fail with "database is locked" and
+        roll back. Such a command is run again, at most twice more; any other failure is raised at once.
+        """
+        argv = [str(self.venv / "bin" / "airflow"), *args]
+        for attempt in range(3):
+            try:
+                return run_command(argv, env=self.env, cwd=self.home, timeout=timeout)
+            except E2EFailure as exc:
+                if "database is locked" not in str(exc) or attempt == 2:
+                    raise
+                log.info("airflow %s hit 'database is locked' (SQLite); running it again", " ".join(args[:2]))
+                time.sleep(2.0)
+        raise AssertionError("unreachable")
 
     def start(self, name: str, *args: str) -> Process:
         """Start ``airflow <name> <args>`` in its own process group, output to ``logs/<name>.log``."""
