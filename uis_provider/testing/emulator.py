@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
@@ -228,7 +229,12 @@ class UISEmulator:
         high = coerce_local(date_till, self.timezone) if date_till is not None else 1 << 62
         with self._service.lock:
             now = self.clock.time()
-            return [self._uploads.materialize(ref, now) for ref in self._uploads.window(low, high)]
+            return [copy.deepcopy(self._uploads.materialize(ref, now)) for ref in self._uploads.window(low, high)]
+
+    def warm(self) -> None:
+        """Build every historical record now, so the first pages cost what later ones do (benchmarks use it)."""
+        with self._service.lock:
+            self._uploads.history.warm()
 
     def report_rows(
         self, date_from: str | date | datetime | None = None, date_till: str | date | datetime | None = None
@@ -418,7 +424,25 @@ class UISEmulator:
             handler.close_connection = True
 
 
+def _fast_encoder() -> Callable[[Any], bytes] | None:
+    """msgspec's JSON encoder (an Airflow dependency), or ``None`` without msgspec."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    return msgspec.json.Encoder().encode
+
+
+_fast_encode = _fast_encoder()
+
+
 def _encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as the API answers; msgspec (an Airflow dependency) when present, ~7x faster on pages."""
+    if _fast_encode is not None:
+        try:
+            return _fast_encode(payload)
+        except (TypeError, ValueError, OverflowError):
+            pass
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -443,6 +467,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--minute-window", type=float, default=60.0)
     parser.add_argument("--till-exclusive", action="store_true", help="read date_till as exclusive")
     parser.add_argument("--token-log", help="append every issued session token to this file (for leak checks in tests)")
+    parser.add_argument(
+        "--warm", action="store_true", help="build every record before listening, so first pages are not slower"
+    )
     return parser
 
 
@@ -466,12 +493,17 @@ def _settings(argv: Iterable[str] | None) -> dict[str, Any]:
         "minute_window": args.minute_window,
         "till_inclusive": not args.till_exclusive,
         "token_log": args.token_log,
+        "warm": args.warm,
     }
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     """Run the emulator on 127.0.0.1 until SIGINT or SIGTERM; prints the URL it listens on."""
-    emulator = UISEmulator(host="127.0.0.1", **_settings(argv))
+    settings = _settings(argv)
+    warm = settings.pop("warm")
+    emulator = UISEmulator(host="127.0.0.1", **settings)
+    if warm:
+        emulator.warm()
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -7,7 +7,7 @@ points only between the two, so an invalid call or one over budget never changes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +154,7 @@ def _answer(
     cache_key: tuple[Any, ...],
     refs: Callable[[], list[int]],
     materialize: Callable[[int], Record],
+    cheap: Mapping[str, Callable[[int], Any]] | None = None,
 ) -> dict[str, Any]:
     if query.predicate is None and not query.sort:
         selected = refs()
@@ -161,7 +162,7 @@ def _answer(
         key = (*cache_key, query.signature)
         cached = svc.cache.get(key)
         if cached is None:
-            cached = select(refs(), materialize, query.predicate, query.sort)
+            cached = select(refs(), materialize, query.predicate, query.sort, cheap)
             svc.cache.put(key, cached)
         selected = cached
     page = selected[query.offset : query.offset + query.limit]
@@ -180,7 +181,12 @@ def _uploaded_calls(svc: UISService, params: dict[str, Any], call_id: Any) -> Ru
         now = svc.clock.time()
         key = ("get.uploaded_calls", low, high, svc.uploads.state_token(now))
         return _answer(
-            svc, query, key, lambda: svc.uploads.window(low, high), lambda ref: svc.uploads.materialize(ref, now)
+            svc,
+            query,
+            key,
+            lambda: svc.uploads.window(low, high),
+            lambda ref: svc.uploads.materialize(ref, now),
+            {"ext_id": svc.uploads.ext_id_of},
         )
 
     return run

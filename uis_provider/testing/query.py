@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import random
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,16 +234,26 @@ def select(
     materialize: Callable[[int], Record],
     predicate: Predicate | None,
     sort: list[tuple[str, bool]],
+    cheap: Mapping[str, Callable[[int], Any]] | None = None,
 ) -> list[int]:
-    """Refs that pass ``predicate``, stably ordered by ``sort`` (ties keep natural order: a total order)."""
+    """Refs that pass ``predicate``, stably ordered by ``sort`` (ties keep natural order: a total order).
+
+    ``cheap`` maps fields to functions reading them from a ref without building the record; an unfiltered sort on
+    such fields alone uses them.
+    """
     if predicate is None and not sort:
         return list(refs)
     names = [name for name, _descending in sort]
-    items = []
-    for ref in refs:
-        record = materialize(ref)
-        if predicate is None or predicate(record):
-            items.append((ref, tuple(record[name] for name in names)))
+    items: list[tuple[int, tuple[Any, ...]]]
+    if predicate is None and cheap and all(name in cheap for name in names):
+        readers = [cheap[name] for name in names]
+        items = [(ref, tuple(read(ref) for read in readers)) for ref in refs]
+    else:
+        items = []
+        for ref in refs:
+            record = materialize(ref)
+            if predicate is None or predicate(record):
+                items.append((ref, tuple(record[name] for name in names)))
     for position in reversed(range(len(sort))):
         items.sort(key=lambda item: _sort_key(item[1][position]), reverse=sort[position][1])
     return [ref for ref, _record in items]

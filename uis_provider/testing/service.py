@@ -24,7 +24,7 @@ from uis_provider.testing.store import UploadedCalls
 class SelectionCache:
     """A small LRU of selected refs, so paging through a filtered or sorted window evaluates it once."""
 
-    def __init__(self, size: int = 8) -> None:
+    def __init__(self, size: int = 64) -> None:
         self._size = size
         self._items: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
 

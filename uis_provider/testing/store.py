@@ -92,6 +92,12 @@ class UploadedCalls:
             record["call_session_id"] = extra.session_id if status == "processed" else None
         return record
 
+    def ext_id_of(self, ref: int) -> str:
+        """The ``ext_id`` of call ``ref``, without building its record (sorting a window by it stays cheap)."""
+        if ref < self.history.size:
+            return ext_id_for(ref)
+        return str(self._extra(ref).record["ext_id"])
+
     def _base_key(self, index: int) -> tuple[int, str]:
         return self.history.upload_secs(index), ext_id_for(index)
 
