@@ -213,31 +213,63 @@ def test_window_over_90_days_splits_and_lands_every_record_once_in_order(
         api.stop()
 
 
-def test_window_over_110k_rows_splits_by_time_and_lands_every_record_once(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+@pytest.fixture
+def big_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
+    """120 000 calls in two days: more than one query's offsets reach (110 000)."""
     api = serve(monkeypatch, calls=120_000, seed=9, start="2026-02-01", days=2, report_calls=0)
     try:
-        with UISHook("uis_default") as hook:
-            window = Window.build("2026-02-01", "2026-02-03", TZ)
-            # narrow columns keep the test quick; the engine's splitting does not depend on them
-            query = ReportQuery.build("get.uploaded_calls", fields=["ext_id", "upload_time"])
-            result = extract_window(hook, window, query, str(tmp_path / "big.jsonl"))
-            calls = hook.session.stats.calls
-        keys = [json.loads(line)["ext_id"] for line in (tmp_path / "big.jsonl").open(encoding="utf-8")]
-        truth = api.records("2026-02-01", "2026-02-03")
-        assert len(truth) == 120_000
-        assert len(result.parts) >= 2
-        assert len(keys) == len(set(keys)) == result.records == 120_000
-        assert keys == expected_order(truth, result.parts, "upload_time", "ext_id")
-        per_part = [sum(1 for r in truth if p.contains(r["upload_time"])) for p in result.parts]
-        assert max(per_part) <= paging.reachable_rows(10_000)
-        # the API's total for a part also counts its end second (inclusive date_till): page by what it answers
-        answered = [sum(1 for r in truth if p.api_from <= r["upload_time"] <= p.api_till) for p in result.parts]
-        # the first call found the window too big; then the fewest pages of each part
-        assert calls == 1 + sum(paging.page_count(n, 10_000) for n in answered)
+        yield api
     finally:
         api.stop()
+
+
+def test_window_over_110k_rows_continues_by_ext_id_with_only_full_pages(big_api: UISEmulator, tmp_path: Path) -> None:
+    with UISHook("uis_default") as hook:
+        window = Window.build("2026-02-01", "2026-02-03", TZ)
+        # narrow columns keep the test quick; the continuation does not depend on them
+        query = ReportQuery.build("get.uploaded_calls", fields=["ext_id", "upload_time"])
+        result = extract_window(hook, window, query, str(tmp_path / "big.jsonl"))
+        calls = hook.session.stats.calls
+    keys = [json.loads(line)["ext_id"] for line in (tmp_path / "big.jsonl").open(encoding="utf-8")]
+    truth = big_api.records("2026-02-01", "2026-02-03")
+    assert len(truth) == 120_000
+    assert keys == sorted(r["ext_id"] for r in truth)
+    assert result.records == 120_000 and result.parts == (window,)
+    # the API's total also counts the end second (inclusive date_till): page by what it answers
+    answered = sum(1 for r in truth if window.api_from <= r["upload_time"] <= window.api_till)
+    assert calls == paging.page_count(answered, 10_000)
+    pages = [e["params"] for e in big_api.requests if e["method"] == "get.uploaded_calls"]
+    # offsets up to the cap, then the rows after the last one they reached, from offset 0 again
+    unfiltered = sorted(p["offset"] for p in pages if "filter" not in p)
+    assert unfiltered == list(range(0, 110_000, 10_000))
+    after = [p for p in pages if "filter" in p]
+    assert sorted(p["offset"] for p in after) == list(range(0, (calls - 11) * 10_000, 10_000))
+    assert all(p["filter"] == {"field": "ext_id", "operator": ">", "value": keys[109_999]} for p in after)
+    assert all(e["error"] is None for e in big_api.requests)
+
+
+def test_window_over_110k_rows_sorted_by_another_field_splits_by_time(big_api: UISEmulator, tmp_path: Path) -> None:
+    with UISHook("uis_default") as hook:
+        window = Window.build("2026-02-01", "2026-02-03", TZ)
+        query = ReportQuery.build(
+            "get.uploaded_calls", fields=["ext_id", "upload_time", "start_time"], sort=[{"field": "start_time"}]
+        )
+        result = extract_window(hook, window, query, str(tmp_path / "big.jsonl"))
+        calls = hook.session.stats.calls
+    keys = [json.loads(line)["ext_id"] for line in (tmp_path / "big.jsonl").open(encoding="utf-8")]
+    truth = big_api.records("2026-02-01", "2026-02-03")
+    assert len(result.parts) >= 2
+    assert len(keys) == len(set(keys)) == result.records == 120_000
+    expected = []
+    for part in result.parts:
+        inside = [r for r in truth if part.contains(r["upload_time"])]
+        expected.extend(r["ext_id"] for r in sorted(inside, key=lambda r: (r["start_time"], r["ext_id"])))
+    assert keys == expected
+    per_part = [sum(1 for r in truth if p.contains(r["upload_time"])) for p in result.parts]
+    assert max(per_part) <= paging.reachable_rows(10_000)
+    answered = [sum(1 for r in truth if p.api_from <= r["upload_time"] <= p.api_till) for p in result.parts]
+    # the first call found the window too big; then the fewest pages of each part
+    assert calls == 1 + sum(paging.page_count(n, 10_000) for n in answered)
 
 
 @pytest.mark.parametrize("till_inclusive", [True, False])

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
 from uis_provider.protocol import paging
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
+from uis_provider.protocol.keyset import keyset_for
 from uis_provider.protocol.methods import ReportMethod, report_method
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
 from uis_provider.protocol.windows import API_TIME, Window
@@ -202,7 +203,9 @@ def iter_window_records(
 
 
 def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress) -> Iterator[dict]:
-    pages = hook.paginate(query.method.name, query.request_params(part), page_size=query.page_size)
+    params = query.request_params(part)
+    keyset = keyset_for(query.method, query.sort, query.filter, params["fields"])
+    pages = hook.paginate(query.method.name, params, page_size=query.page_size, keyset=keyset)
     with contextlib.closing(pages):
         try:
             first = next(pages)

@@ -18,6 +18,7 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.jsonrpc import result_metadata, result_records
+from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
@@ -127,26 +128,58 @@ class UISHook(BaseHook):
         *,
         page_size: int = paging.DEFAULT_PAGE_SIZE,
         prefetch_pages: int | None = None,
+        keyset: Keyset | None = None,
     ) -> Generator[Page, None, None]:
-        """Yield every page of a ``get.*`` list in offset order, by ``total_items``, with the fewest calls.
+        """Yield every page of a ``get.*`` list in order, by ``total_items``, with the fewest calls.
 
         From the second page on, up to ``prefetch_pages`` (default: the hook's) further pages are fetched on worker
         threads while the caller handles the current one; pages still come out in order, and a failure of a
-        fetched-ahead page is raised when its turn comes. Raises :class:`UISPagingLimitError` after the first page
-        when the query holds more rows than offsets can reach, and :class:`UISDataChangedError` when
-        ``total_items`` changes between pages (read it again). Pass a ``sort`` on a unique key for pages that
-        neither skip nor repeat a record.
+        fetched-ahead page is raised when its turn comes. Offsets reach 110 000 rows of a query: past that, a
+        ``keyset`` (the unique key ``params["sort"]`` orders by) continues with the rows after the last one reached;
+        without one, :class:`UISPagingLimitError` is raised after the first page. :class:`UISDataChangedError` is
+        raised when ``total_items`` moves while paging (read it again). Pass a ``sort`` on a unique key for pages
+        that neither skip nor repeat a record.
         """
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else _checked_prefetch(prefetch_pages)
         base = dict(params or {})
-        first_records, total = self._first_page(method, base, page_size)
-        offsets = paging.remaining_offsets(total, page_size)
+        user_filter = base.get("filter")
+        expected: int | None = None
+        while True:
+            first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
+            if expected is not None and total != expected:
+                raise UISDataChangedError(
+                    f"{expected} rows were left after the last one paged, but the query for them holds {total}; the "
+                    "data moved under the query, read the window again",
+                    method=method,
+                )
+            reach = min(total, paging.reachable_rows(page_size))
+            last = yield from self._segment(method, base, page_size, depth, first_records, total, reach, keyset)
+            del first_records
+            if keyset is None or total <= reach:
+                return
+            expected = total - reach
+            base = {**base, "filter": keyset.after(user_filter, last)}
+
+    def _segment(
+        self,
+        method: str,
+        base: dict[str, Any],
+        page_size: int,
+        depth: int,
+        first_records: list[dict[str, Any]],
+        total: int,
+        reach: int,
+        keyset: Keyset | None,
+    ) -> Generator[Page, None, Any]:
+        """The pages of one query up to ``reach`` rows; returns the key of its last row when a keyset continues it."""
+        offsets = paging.remaining_offsets(reach, page_size)
 
         def start(offset: int) -> CallFlow:
             return self.session.call(method, {**base, "limit": page_size, "offset": offset}, defer_data=True)
 
         workers = min(depth, len(offsets))
+        last = None
         with sync.FlowPool(self.settings.endpoint, workers) if workers else contextlib.nullcontext() as pool:
             feed = _PageFeed(
                 self.session,
@@ -159,16 +192,24 @@ class UISHook(BaseHook):
                 http=self.http,
                 endpoint=self.settings.endpoint,
             )
-            yield _complete(Page(first_records, 0, total), page_size, method)
+            page = _complete(Page(first_records, 0, total), page_size, method)
             del first_records  # from here only the caller holds a page it was handed
-            while feed.pending:
-                yield _complete(feed.take(), page_size, method)
+            while True:
+                if keyset is not None and total > reach and not feed.pending:
+                    last = keyset.last_value(page.records, method)
+                yield page
+                if not feed.pending:
+                    return last
+                page = _complete(feed.take(), page_size, method)
 
-    def _first_page(self, method: str, base: dict[str, Any], page_size: int) -> tuple[list[dict[str, Any]], int]:
-        """The records and ``total_items`` of offset 0, or :class:`UISPagingLimitError` when offsets cannot reach all."""
+    def _first_page(
+        self, method: str, base: dict[str, Any], page_size: int, *, capped: bool = True
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
+        cannot reach every row."""
         first = self.call(method, {**base, "limit": page_size, "offset": 0})
         total = _total_items(first, method)
-        if not paging.is_pageable(total, page_size):
+        if capped and not paging.is_pageable(total, page_size):
             del first  # the probe's rows are discarded: the error's traceback must not keep them alive
             raise UISPagingLimitError(
                 f"the query holds {total} rows, more than the {paging.reachable_rows(page_size)} that offset "
