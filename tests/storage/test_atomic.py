@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -305,3 +306,37 @@ def test_s3_failure_uploads_nothing_and_keeps_the_old_object(
     assert list(tmp_path.iterdir()) == []
     keys = [item["Key"] for item in moto_s3.client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
     assert keys == ["kept.csv"]
+
+
+@pytest.fixture
+def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
+    """The hook-lineage reader plugins Airflow sees (none by default); a fresh collector for each test."""
+    from airflow.sdk import plugins_manager
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    readers: list[type] = []
+    monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: readers)
+    get_hook_lineage_collector.cache_clear()
+    yield readers
+    get_hook_lineage_collector.cache_clear()
+
+
+def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
+    lineage_readers: list[type], tmp_path: Path
+) -> None:
+    from airflow.sdk.lineage import HookLineageReader, get_hook_lineage_collector
+
+    lineage_readers.append(HookLineageReader)
+    with atomic_output(tmp_path / "out.jsonl") as handle:
+        handle.write(b"{}\n")
+    outputs = get_hook_lineage_collector().collected_assets.outputs
+    assert [asset.asset.uri for asset in outputs] == [f"file://{tmp_path / 'out.jsonl'}"]
+
+
+def test_without_a_lineage_reader_no_collector_is_built(lineage_readers: list[type], tmp_path: Path) -> None:
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    with atomic_output(tmp_path / "out.jsonl") as handle:
+        handle.write(b"{}\n")
+    assert (tmp_path / "out.jsonl").read_bytes() == b"{}\n"
+    assert get_hook_lineage_collector.cache_info().currsize == 0

@@ -211,8 +211,17 @@ def _object_store_output(target: ObjectStoragePath, spool_dir: str | None) -> It
 
 
 def _report_lineage(target: ObjectStoragePath) -> None:
-    """Report the written object as hook-level lineage, as ``ObjectStoragePath.open()`` would have."""
+    """Report the written object as hook-level lineage, as ``ObjectStoragePath.open()`` would have.
+
+    Airflow collects hook lineage only when a plugin registers a reader (else its collector is a no-op); the
+    collector is not built without one, as building it imports every provider's asset factories (boto3 and more,
+    ~0.13 s in a task that may need none of them).
+    """
+    from airflow.sdk import plugins_manager
     from airflow.sdk.lineage import get_hook_lineage_collector
+
+    if not plugins_manager.get_hook_lineage_readers_plugins():
+        return
 
     if target.protocol in LOCAL_PROTOCOLS:
         uri = f"file://{target.path}"
