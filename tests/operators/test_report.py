@@ -19,6 +19,7 @@ from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.storage.atomic import to_storage_path
 from uis_provider.testing import UISEmulator
+from uis_provider.transport import sync
 
 TZ = "Europe/Moscow"
 API_KEY = "test-api-key-7f3a9c"
@@ -65,6 +66,32 @@ def test_calls_report_lands_through_the_general_operator(uis_conn: str, emulator
     }
     assert emulator.count("get.calls_report") == 1
     assert emulator.count("get.account") == 1
+
+
+def test_prefetch_pages_reaches_the_hook_and_changes_neither_output_nor_calls(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[int] = []
+    real_pool = sync.FlowPool
+
+    def recording_pool(endpoint: str, workers: int) -> sync.FlowPool:
+        pools.append(workers)
+        return real_pool(endpoint, workers)
+
+    monkeypatch.setattr(sync, "FlowPool", recording_pool)
+    outputs, calls, workers = [], [], []
+    for depth in (0, 3):
+        path = tmp_path / f"depth-{depth}.jsonl"
+        emulator.reset_log()
+        pools.clear()
+        op = uploaded_calls(tmp_path, output_path=str(path), page_size=100, prefetch_pages=depth)
+        result = op.execute(interval(5, days=4))
+        outputs.append(path.read_bytes())
+        calls.append((result["api_calls"], emulator.count()))
+        workers.append(list(pools))
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") > 300
+    assert calls[0] == calls[1] and calls[0][0] == calls[0][1]
+    assert workers == [[], [3]]
 
 
 def test_xcom_is_json_and_holds_no_secret(uis_conn: str, emulator: UISEmulator, tmp_path: Path) -> None:
@@ -192,6 +219,7 @@ def test_bad_input_fails_before_any_api_call(
         ({"compression": "zip"}, "compression must be one of None, 'gzip'; got 'zip'"),
         ({"max_window_days": -1}, "max_window_days must be a positive whole number"),
         ({"max_attempts": 0}, "max_attempts must be a positive whole number"),
+        ({"prefetch_pages": -1}, r"prefetch_pages must be a whole number >= 0 \(0 = sequential\), got -1"),
     ],
 )
 def test_bad_static_options_fail_when_the_dag_is_parsed(

@@ -24,7 +24,7 @@ from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
-DEFAULT_PREFETCH_PAGES = 2
+DEFAULT_PREFETCH_PAGES = 4
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class UISHook(BaseHook):
                 f"{type(retry_policy).__name__} {retry_policy!r}"
             )
         self.retry_policy = retry_policy or RetryPolicy()
-        self.prefetch_pages = _checked_prefetch(prefetch_pages)
+        self.prefetch_pages = validate_prefetch_pages(prefetch_pages)
         self._timezone: str | None = None
 
     def __repr__(self) -> str:
@@ -141,7 +141,7 @@ class UISHook(BaseHook):
         that neither skip nor repeat a record.
         """
         paging.validate_page_size(page_size)
-        depth = self.prefetch_pages if prefetch_pages is None else _checked_prefetch(prefetch_pages)
+        depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
         base = dict(params or {})
         user_filter = base.get("filter")
         expected: int | None = None
@@ -331,7 +331,8 @@ class _PageFeed:
         return _page(result, self._method, offset, self._total)
 
 
-def _checked_prefetch(value: Any) -> int:
+def validate_prefetch_pages(value: Any) -> int:
+    """``value`` as a page count to fetch ahead, or a :class:`UISConfigurationError` naming ``prefetch_pages``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise UISConfigurationError(f"prefetch_pages must be a whole number >= 0 (0 = sequential), got {value!r}")
     return value
