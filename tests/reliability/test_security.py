@@ -411,6 +411,7 @@ class TLSServer:
 
     def __init__(self, cert_file: Path, key_file: Path) -> None:
         served = self.served = []  # type: list[str]
+        handshakes = self.handshakes = []  # type: list[object]
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -434,6 +435,11 @@ class TLSServer:
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 """A refused handshake is the expected outcome here, not an error to print."""
+
+            def get_request(self) -> Any:
+                """Accept one connection (the TLS handshake happens here), counting every attempt."""
+                handshakes.append(None)
+                return super().get_request()
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
@@ -488,7 +494,8 @@ def test_an_untrusted_certificate_is_refused_by_the_hook_and_the_trigger(
         set_conn(monkeypatch, "uis_tls", server.url, **extra)
         with pytest.raises(UISTransportError) as error:
             UISHook("uis_tls", retry_policy=FAST).call("get.account")
-        assert "SSLError" in str(error.value)
+        assert "SSLError" in str(error.value) and "trust its CA" in str(error.value)
+        assert len(server.handshakes) == 1, "an untrusted certificate was retried"
 
         async def trigger_call() -> None:
             hook = UISAsyncHook("uis_tls", retry_policy=FAST)
@@ -497,8 +504,9 @@ def test_an_untrusted_certificate_is_refused_by_the_hook_and_the_trigger(
             finally:
                 await hook.aclose()
 
-        with pytest.raises(UISTransportError):
+        with pytest.raises(UISTransportError, match="TLS handshake failed"):
             asyncio.run(asyncio.wait_for(trigger_call(), 60))
+        assert len(server.handshakes) == 2, "an untrusted certificate was retried by the trigger's client"
         assert server.served == [], "a request went through an unverified TLS connection"
 
 

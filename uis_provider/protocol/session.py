@@ -53,6 +53,8 @@ class Reply:
     status: int = 0
     body: bytes | bytearray = field(default=b"", repr=False)
     failure: str | None = None
+    #: The failure will not pass on a retry (an untrusted TLS certificate): it is raised at once.
+    permanent: bool = False
 
 
 Effect = Send | Sleep
@@ -341,5 +343,5 @@ def _parse_reply(method: str, request_id: str, reply: Reply | None, defer_data: 
     if reply is None:
         raise UISTransportError("the transport returned no reply", method=method)
     if reply.failure is not None:
-        raise UISTransportError(reply.failure, method=method)
+        raise UISTransportError(reply.failure, method=method, retryable=not reply.permanent)
     return parse_response(method, request_id, reply.status, reply.body, defer_data=defer_data)

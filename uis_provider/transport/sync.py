@@ -43,6 +43,16 @@ def declared_too_large(headers: Any) -> bool:
     return declared.isdigit() and int(declared) > MAX_BODY_BYTES
 
 
+def tls_refused(method: str, error: BaseException) -> Reply:
+    """The permanent failure of a TLS handshake refused (an untrusted certificate does not become trusted on retry)."""
+    return Reply(
+        failure=f"TLS handshake failed during {method} ({type(error).__name__}): the server's certificate is not "
+        "trusted or does not match the host; fix the connection's host, or trust its CA (REQUESTS_CA_BUNDLE, "
+        "SSL_CERT_FILE)",
+        permanent=True,
+    )
+
+
 def new_http_session() -> requests.Session:
     """A ``requests`` session with keep-alive; TLS verification stays on (there is no option to turn it off)."""
     http = requests.Session()
@@ -64,6 +74,8 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
             return Reply(status=response.status_code, body=body)
     except requests.Timeout:
         return Reply(failure=f"timed out after {effect.timeout:g} s waiting for {effect.method}")
+    except requests.exceptions.SSLError as exc:
+        return tls_refused(effect.method, exc)
     except requests.ConnectionError as exc:
         return Reply(failure=f"connection failed during {effect.method} ({type(exc).__name__})")
     except requests.RequestException as exc:
