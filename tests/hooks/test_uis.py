@@ -19,6 +19,7 @@ from uis_provider.exceptions import (
 )
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.session import MAX_RELOGINS
 from uis_provider.testing import UISEmulator
 
 FAST = RetryPolicy(max_retries=5, backoff_base=0.01, backoff_max=0.05, limit_margin=0.05)
@@ -63,6 +64,17 @@ def test_relogin_when_session_expires_mid_run(emulator: UISEmulator, uis_login_c
     errors = [r["error"] for r in emulator.requests if r["error"]]
     assert errors == ["access_token_invalid"]
     assert emulator.count("login.user") == 2
+
+
+def test_a_session_refused_right_after_every_login_gives_up_after_a_few_logins(
+    emulator: UISEmulator, uis_login_conn: str
+) -> None:
+    emulator.expire_sessions_every(0)  # every session token is refused at its first use
+    with pytest.raises(UISAuthError) as info:
+        UISHook(uis_login_conn, retry_policy=FAST).call("get.account")
+    assert info.value.mnemonic == "access_token_invalid"
+    assert emulator.count("login.user") == 1 + MAX_RELOGINS
+    assert emulator.count("get.account") == 1 + MAX_RELOGINS
 
 
 def test_session_expiring_on_its_clock_is_renewed_before_use(

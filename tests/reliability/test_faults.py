@@ -22,7 +22,7 @@ from airflow.triggers.base import TriggerEvent
 
 from uis_provider.exceptions import UISRateLimitError
 from uis_provider.extract import ExtractResult, ReportQuery, extract_window
-from uis_provider.hooks.uis import UISHook
+from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.protocol.windows import Window
 from uis_provider.testing import UISEmulator
@@ -224,8 +224,9 @@ def test_daily_limit_answered_mid_window_is_not_retried(
         op.execute(day_context())
     answered = [r["fault"] for r in api.requests]
     assert answered.count("limit_day") == 1
-    # only a page already in flight when the budget ran out may follow, never a retry of the refused call
-    assert len(answered) <= 4
+    # only pages already in flight when the budget ran out may follow (the first page, the refused one and up to
+    # prefetch_pages - 1 others), never a retry of the refused call
+    assert len(answered) <= 2 + DEFAULT_PREFETCH_PAGES
     offsets = [r["params"]["offset"] for r in api.requests]
     refused_offset = next(r["params"]["offset"] for r in api.requests if r["fault"] == "limit_day")
     assert offsets.count(refused_offset) == 1

@@ -23,6 +23,8 @@ from uis_provider.protocol.retry import RetryPolicy
 SESSION_REFRESH_LEAD = 120.0
 #: How long a call waits before it looks again when other calls' answers or another call's login hold it back.
 CONCURRENCY_POLL = 0.05
+#: Fresh logins one call may make after its session token is refused (each refusal drops the token first).
+MAX_RELOGINS = 3
 
 
 @dataclass(frozen=True)
@@ -203,13 +205,15 @@ class UISSession:
         """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
 
         Retries reuse ``request_id`` so an ``upload.calls`` batch keeps its ``ext_request_id``. An auth error on a
-        login/password connection triggers exactly one fresh login for this call. With ``defer_data`` the result's
+        login/password connection triggers a fresh login, at most :data:`MAX_RELOGINS` times for one call (a session
+        shared by concurrent calls may be refused again before this call's turn; a token that keeps failing right
+        after a login is not a session that expired). With ``defer_data`` the result's
         ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it.
         """
         request_id = request_id or new_request_id()
         weight = method_weight(method)
         attempt = 0
-        relogged = False
+        relogins = 0
         while True:
             if self._needs_login():
                 if not self._claim_login():
@@ -241,8 +245,8 @@ class UISSession:
             finally:
                 self._release(weight)
             if isinstance(failure, UISAuthError):
-                if self.settings.uses_session and not relogged:
-                    relogged = True
+                if self.settings.uses_session and relogins < MAX_RELOGINS:
+                    relogins += 1
                     self._drop_token(token)
                     continue
                 raise failure

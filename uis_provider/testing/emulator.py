@@ -282,9 +282,9 @@ class UISEmulator:
         self._service.accounts.expire_sessions()
 
     def expire_sessions_every(self, n: int | None) -> None:
-        """From now on a session dies after ``n`` authenticated calls (``None`` switches this off)."""
-        if n is not None and n < 1:
-            raise ValueError("n must be >= 1")
+        """From now on a session dies after ``n`` authenticated calls (0: refused at once; ``None``: off)."""
+        if n is not None and n < 0:
+            raise ValueError("n must be >= 0")
         self._service.accounts.uses_per_session = n
 
     def disable_method(self, name: str, disabled: bool = True) -> None:
