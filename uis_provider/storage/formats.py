@@ -2,6 +2,7 @@
 
 The same records always give byte-identical output (fixed key/column order, gzip without timestamp or
 file name, no timestamps in Parquet), so a re-extracted window can be compared or de-duplicated by checksum.
+JSON is encoded by msgspec when it is installed and a value is plain JSON, else by the stdlib: the same bytes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import abc
 import contextlib
 import csv
 import importlib.util
-import json
 import struct
 import sys
 import zlib
@@ -19,6 +19,9 @@ from types import ModuleType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 from uis_provider.exceptions import UISDataError
+from uis_provider.storage.fastjson import FastJson, load_fast_json
+from uis_provider.storage.fastjson import json_line as _json_line
+from uis_provider.storage.fastjson import json_sorted as _json_sorted
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -58,8 +61,19 @@ _TEXT_FLUSH_LINES: Final = 1024
 _GZIP_LEVEL: Final = 6
 _GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
-_json_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-_json_sorted = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str).encode
+
+_fast_json: FastJson | None = load_fast_json()
+"""The optional msgspec encoder; None means every value goes through the stdlib ``json`` encoders."""
+
+
+def _sorted_json_text(value: Any) -> str:
+    """``_json_sorted(value)``, through msgspec when the value allows it."""
+    fast = _fast_json
+    if fast is not None:
+        data = fast.sorted_json(value)
+        if data is not None:
+            return data.decode("utf-8")
+    return _json_sorted(value)
 
 
 class RecordWriter(Protocol):
@@ -222,20 +236,18 @@ class _FinishOrDiscard(abc.ABC):
 
 
 class _TextWriter(_FinishOrDiscard):
-    """Shared buffering for the line formats: lines collect in a list and go out UTF-8 encoded in chunks."""
+    """Shared state of the line formats: subclasses buffer lines and write them in chunks of UTF-8 bytes."""
 
     def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
         self.records = 0
         self._sink = sink
         self._columns = columns
         self._column_set = frozenset(columns)
-        self._lines: list[str] = []
         self._closed = False
 
+    @abc.abstractmethod
     def _flush(self) -> None:
-        if self._lines:
-            self._sink.write("".join(self._lines).encode("utf-8"))
-            self._lines.clear()
+        """Write the buffered lines to the sink as one chunk and empty the buffer."""
 
     def _check_open(self) -> None:
         if self._closed:
@@ -250,10 +262,6 @@ class _TextWriter(_FinishOrDiscard):
             self._sink.close()
         self._closed = True
 
-    def _discard(self) -> None:
-        self._closed = True
-        self._lines.clear()
-
 
 def _canonical(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> Any:
     """Return a nested value with every dict's keys sorted, so equal records encode identically."""
@@ -265,9 +273,37 @@ def _canonical(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> Any:
 class _JsonLinesWriter(_TextWriter):
     """One compact JSON object per ``\\n``-terminated line, keys in ``columns`` order."""
 
+    def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
+        super().__init__(sink, columns)
+        self._lines: list[bytes] = []
+        fast = _fast_json
+        self._fast_line = fast.row_encoder(columns) if fast is not None else None
+
     def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record as a JSON line."""
+        """Append one record as a JSON line (msgspec when the record is plain JSON, else the stdlib encoder).
+
+        Text that UTF-8 cannot encode (lone surrogates) raises UnicodeEncodeError here.
+        """
         self._check_open()
+        line = self._fast_line(record) if self._fast_line is not None else None
+        if line is None:
+            line = self._stdlib_line(record).encode("utf-8")
+        self._lines.append(line + b"\n")
+        self.records += 1
+        if len(self._lines) >= _TEXT_FLUSH_LINES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._lines:
+            self._sink.write(b"".join(self._lines))
+            self._lines.clear()
+
+    def _discard(self) -> None:
+        self._closed = True
+        self._lines.clear()
+
+    def _stdlib_line(self, record: Mapping[str, Any]) -> str:
+        """The reference layout: columns, then extra keys sorted, nested dicts key-sorted, stdlib ``json``."""
         get = record.get
         row = {name: get(name) for name in self._columns}
         if not self._column_set.issuperset(record):
@@ -276,10 +312,7 @@ class _JsonLinesWriter(_TextWriter):
         for name, value in row.items():
             if value.__class__ in _NESTED:
                 row[name] = _canonical(value)
-        self._lines.append(_json_line(row) + "\n")
-        self.records += 1
-        if len(self._lines) >= _TEXT_FLUSH_LINES:
-            self._flush()
+        return _json_line(row)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -287,7 +320,7 @@ def _csv_cell(value: Any) -> Any:
         return "true"
     if value is False:
         return "false"
-    return _json_sorted(value)
+    return _sorted_json_text(value)
 
 
 def _quoted_csv_line(row: list[Any]) -> str:
@@ -306,6 +339,7 @@ class _CsvWriter(_TextWriter):
 
     def __init__(self, sink: _ByteSink, columns: tuple[str, ...]) -> None:
         super().__init__(sink, columns)
+        self._lines: list[str] = []
         self._csv = csv.writer(SimpleNamespace(write=self._lines.append), lineterminator="\n")
         self._csv.writerow(columns)
 
@@ -320,6 +354,15 @@ class _CsvWriter(_TextWriter):
         self.records += 1
         if len(self._lines) >= _TEXT_FLUSH_LINES:
             self._flush()
+
+    def _flush(self) -> None:
+        if self._lines:
+            self._sink.write("".join(self._lines).encode("utf-8"))
+            self._lines.clear()
+
+    def _discard(self) -> None:
+        self._closed = True
+        self._lines.clear()
 
 
 def _int_or_fail(column: str) -> Callable[[Any], Any]:
@@ -377,7 +420,7 @@ def _string_cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value.__class__ in _NESTED:
-        return _json_sorted(value)
+        return _sorted_json_text(value)
     return str(value)
 
 
@@ -431,7 +474,7 @@ class _ParquetWriter(_FinishOrDiscard):
         kind = self._kinds[index]
         arrow_type = self._arrow_types[index]
         if kind == "json":
-            return pa.array([None if value is None else _json_sorted(value) for value in values], arrow_type)
+            return pa.array([None if value is None else _sorted_json_text(value) for value in values], arrow_type)
         try:
             return pa.array(values, arrow_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
