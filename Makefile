@@ -35,7 +35,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 ## bench: ours vs a hand-written extractor vs the API's limit on the emulator (bench/RESULTS.md, results.json,
-##        results.png; about 10 minutes on 2 cores)
+##        results.png; about 5 minutes on 2 cores)
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 

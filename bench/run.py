@@ -6,7 +6,7 @@ each in a fresh subprocess whose peak RSS is read from its own rusage. The point
 emulator's daily budget before and after it, and the first outputs are checked to hold the same records. Medians
 go to ``RESULTS.md``, ``results.json`` and ``results.png`` beside this file.
 
-    python bench/run.py            # the full matrix, about 9 minutes on 2 cores
+    python bench/run.py            # the full matrix, about 5 minutes on 2 cores
     python bench/run.py --quick    # small windows, one run each, results in a temporary folder: a smoke test
 """
 
@@ -55,7 +55,7 @@ MINUTE_LIMIT = 3000
 #: Concurrency assumed by "limit": at 200 ms one connection makes 5 calls/s and 3000 points/min allow 50 calls/s.
 LIMIT_CONCURRENCY = 10
 LATENCIES = (0.0, 0.2)
-#: Runs of each extractor per (size, latency), chosen so the whole matrix takes about 9 minutes on 2 cores.
+#: Runs of each extractor per (size, latency), chosen so the whole matrix takes about 5 minutes on 2 cores.
 RUNS = {
     (10_000, 0.0): 3,
     (100_000, 0.0): 3,
