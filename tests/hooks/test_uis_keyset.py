@@ -3,6 +3,7 @@ against an emulator holding more rows than offsets reach (110 000)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,9 +81,27 @@ def test_without_a_keyset_the_query_is_refused_after_one_call(hook: UISHook, big
 
 def test_rows_added_before_the_continuation_are_detected(hook: UISHook, big: UISEmulator) -> None:
     params = {**WINDOW, "fields": ["ext_id"], "sort": ASC}
-    pages = hook.paginate("get.uploaded_calls", params, keyset=Keyset("ext_id"))
+    # one page at a time, so the continuation is asked for only after the calls are added
+    pages = hook.paginate("get.uploaded_calls", params, keyset=Keyset("ext_id"), prefetch_pages=0)
     taken = sum(len(next(pages).records) for _ in range(11))
     assert taken == paging.reachable_rows(10_000)
     big.add_calls(3, "2026-03-02 10:00:00", "2026-03-02 11:00:00")
-    with pytest.raises(UISDataChangedError, match="rows were left after the last one paged"):
+    with pytest.raises(UISDataChangedError, match="total_items changed from"):
         next(pages)
+
+
+def test_the_continuation_is_fetched_while_the_caller_still_handles_the_page_before(
+    hook: UISHook, big: UISEmulator
+) -> None:
+    params = {**WINDOW, "fields": ["ext_id"], "sort": ASC}
+    pages = hook.paginate("get.uploaded_calls", params, keyset=Keyset("ext_id"), prefetch_pages=3)
+    taken = [next(pages) for _ in range(11)]
+    assert sum(len(page.records) for page in taken) == paging.reachable_rows(10_000)
+    # the caller holds the last page the offsets reach; the rows after it are asked for meanwhile
+    deadline = time.monotonic() + 60
+    while not any("filter" in e["params"] for e in big.requests) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    continued = [e["params"] for e in big.requests if "filter" in e["params"]]
+    assert continued and continued[0]["offset"] == 0
+    rest = [r["ext_id"] for page in pages for r in page.records]
+    assert len(rest) == len(answered(big)) - paging.reachable_rows(10_000)

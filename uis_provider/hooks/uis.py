@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
@@ -143,64 +142,25 @@ class UISHook(BaseHook):
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
         base = dict(params or {})
-        user_filter = base.get("filter")
-        expected: int | None = None
-        while True:
-            first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
-            if expected is not None and total != expected:
-                raise UISDataChangedError(
-                    f"{expected} rows were left after the last one paged, but the query for them holds {total}; the "
-                    "data moved under the query, read the window again",
-                    method=method,
-                )
-            reach = min(total, paging.reachable_rows(page_size))
-            last = yield from self._segment(method, base, page_size, depth, first_records, total, reach, keyset)
-            del first_records
-            if keyset is None or total <= reach:
-                return
-            expected = total - reach
-            base = {**base, "filter": keyset.after(user_filter, last)}
-
-    def _segment(
-        self,
-        method: str,
-        base: dict[str, Any],
-        page_size: int,
-        depth: int,
-        first_records: list[dict[str, Any]],
-        total: int,
-        reach: int,
-        keyset: Keyset | None,
-    ) -> Generator[Page, None, Any]:
-        """The pages of one query up to ``reach`` rows; returns the key of its last row when a keyset continues it."""
-        offsets = paging.remaining_offsets(reach, page_size)
-
-        def start(offset: int) -> CallFlow:
-            return self.session.call(method, {**base, "limit": page_size, "offset": offset}, defer_data=True)
-
-        workers = min(depth, len(offsets))
-        last = None
+        first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
+        workers = min(depth, paging.page_count(total, page_size) - 1)
         with sync.FlowPool(self.settings.endpoint, workers) if workers else contextlib.nullcontext() as pool:
             feed = _PageFeed(
                 self.session,
-                start,
-                offsets,
-                method=method,
-                total=total,
+                method,
+                page_size=page_size,
                 depth=depth,
                 pool=pool,
                 http=self.http,
                 endpoint=self.settings.endpoint,
+                keyset=keyset,
+                base=base,
             )
-            page = _complete(Page(first_records, 0, total), page_size, method)
+            feed.plan(base, total, after_first=True)
+            yield _complete(Page(first_records, 0, total), page_size, method)
             del first_records  # from here only the caller holds a page it was handed
-            while True:
-                if keyset is not None and total > reach and not feed.pending:
-                    last = keyset.last_value(page.records, method)
-                yield page
-                if not feed.pending:
-                    return last
-                page = _complete(feed.take(), page_size, method)
+            while feed.pending:
+                yield feed.take()
 
     def _first_page(
         self, method: str, base: dict[str, Any], page_size: int, *, capped: bool = True
@@ -267,43 +227,70 @@ class UISHook(BaseHook):
         self.close()
 
 
-class _PageFeed:
-    """The pages after the first, in offset order, up to ``depth`` of them fetched ahead on ``pool``.
+@dataclass(frozen=True)
+class _Slot:
+    """One page still to fetch: its query's parameters, offset and the ``total_items`` the query must answer."""
 
-    More pages are sent only when every page sent before has been answered without an error, and only as many as
-    the minute and day point budgets left allow; when none may go ahead (or without a pool) the next page is
-    fetched in the caller's thread when its turn comes, paced by the session like any call.
+    params: dict[str, Any]
+    offset: int
+    total: int
+    #: The last page of a query that a keyset continues past the offset cap.
+    continued: bool
+
+
+class _PageFeed:
+    """The pages after the first, in order, up to ``depth`` of them fetched ahead on ``pool``.
+
+    A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
+    the next query (the rows after its last key, whose ``total_items`` must be the rows left) as soon as it is taken,
+    so pages keep going ahead across the offset cap. More pages are sent only when every page sent before has been
+    answered without an error, and only as many as the minute and day point budgets left allow; when none may go
+    ahead (or without a pool) the next page is fetched in the caller's thread when its turn comes.
     """
 
     def __init__(
         self,
         session: UISSession,
-        start: Callable[[int], CallFlow],
-        offsets: range,
-        *,
         method: str,
-        total: int,
+        *,
+        page_size: int,
         depth: int,
         pool: sync.FlowPool | None,
         http: requests.Session,
         endpoint: str,
+        keyset: Keyset | None,
+        base: dict[str, Any],
     ) -> None:
         self._session = session
-        self._start = start
-        self._upcoming = iter(offsets)
-        self._left = len(offsets)
         self._method = method
-        self._total = total
+        self._page_size = page_size
         self._depth = depth
         self._pool = pool
         self._http = http
         self._endpoint = endpoint
-        self._ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+        self._keyset = keyset
+        self._base = base
+        self._upcoming: deque[_Slot] = deque()
+        self._ahead: deque[tuple[_Slot, Future[dict[str, Any]]]] = deque()
 
     @property
     def pending(self) -> bool:
         """True while pages remain to be taken."""
-        return self._left > 0
+        return bool(self._upcoming or self._ahead)
+
+    def plan(self, params: dict[str, Any], total: int, *, after_first: bool = False) -> None:
+        """Queue the pages of one query holding ``total`` rows, up to what its offsets reach (its first page too,
+        unless ``after_first``)."""
+        reach = min(total, paging.reachable_rows(self._page_size))
+        last = max(0, paging.page_count(reach, self._page_size) - 1) * self._page_size
+        continued = self._keyset is not None and total > reach
+        first = self._page_size if after_first else 0
+        for offset in range(first, last + 1, self._page_size):
+            self._upcoming.append(_Slot(params, offset, total, continued and offset == last))
+
+    def _start(self, slot: _Slot) -> CallFlow:
+        params = {**slot.params, "limit": self._page_size, "offset": slot.offset}
+        return self._session.call(self._method, params, defer_data=True)
 
     def top_up(self) -> None:
         """Send further pages ahead, if every page sent so far is answered and the budgets allow."""
@@ -313,22 +300,28 @@ class _PageFeed:
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             room = min(room, affordable)
-        for offset in itertools.islice(self._upcoming, max(0, room)):
-            self._ahead.append((offset, self._pool.submit(self._start(offset))))
+        while room > 0 and self._upcoming:
+            slot = self._upcoming.popleft()
+            self._ahead.append((slot, self._pool.submit(self._start(slot))))
+            room -= 1
 
     def take(self) -> Page:
         """The next page (waiting for its answer); more pages go ahead before and after the wait if they may."""
-        self._left -= 1
         if not self._ahead:
             self.top_up()
         if self._ahead:
-            offset, future = self._ahead.popleft()
+            slot, future = self._ahead.popleft()
             result = future.result()
         else:
-            offset = next(self._upcoming)
-            result = sync.run(self._start(offset), self._http, self._endpoint)
+            slot = self._upcoming.popleft()
+            result = sync.run(self._start(slot), self._http, self._endpoint)
+        page = _complete(_page(result, self._method, slot.offset, slot.total), self._page_size, self._method)
+        if slot.continued and self._keyset is not None:
+            last = self._keyset.last_value(page.records, self._method)
+            after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
+            self.plan(after, slot.total - paging.reachable_rows(self._page_size))
         self.top_up()
-        return _page(result, self._method, offset, self._total)
+        return page
 
 
 def validate_prefetch_pages(value: Any) -> int:
@@ -339,12 +332,13 @@ def validate_prefetch_pages(value: Any) -> int:
 
 
 def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
-    """The page of a later call; the data moved under the query when its ``total_items`` differs from the first."""
+    """The page of a later call; the data moved under the query when its ``total_items`` is not the one expected
+    (the first page's, or for a keyset continuation the rows left after the last one paged)."""
     now_total = _total_items(result, method)
     if now_total != total:
         raise UISDataChangedError(
-            f"total_items changed from {total} to {now_total} while paging; the data moved under the "
-            "query, read the window again",
+            f"total_items changed from {total} to {now_total} while paging (expected from the pages before); the "
+            "data moved under the query, read the window again",
             method=method,
         )
     return Page(result_records(result), offset, total)
