@@ -269,7 +269,7 @@ def scan_flow(
         for half in halves:
             counts.merge((yield from scan_flow(session, selection, half)))
         return counts
-    counts.add(result_records(first), part)
+    counts.add(_checked_records(first, 0, total, size), part)
     for offset in paging.remaining_offsets(total, size):
         page = yield from session.call(METHOD, selection.scan_params(part, offset))
         moved = total_items(page)
@@ -278,8 +278,15 @@ def scan_flow(
                 f"total_items changed from {total} to {moved} while counting uploads; uploads are still arriving",
                 method=METHOD,
             )
-        counts.add(result_records(page), part)
+        counts.add(_checked_records(page, offset, total, size), part)
     return counts
+
+
+def _checked_records(result: dict[str, Any], offset: int, total: int, size: int) -> list[dict[str, Any]]:
+    """The page's records, when they are as many as ``total_items`` promises (a short page would miscount)."""
+    records = result_records(result)
+    paging.check_page_length(len(records), offset, total, size, METHOD)
+    return records
 
 
 def build_summary(selection: UploadSelection, counts: UploadCounts) -> dict[str, Any]:

@@ -233,3 +233,13 @@ def test_a_page_fetched_ahead_waits_encoded_and_reads_like_one_decoded_at_once(b
     assert outcome(True) == outcome(False)
     if body == PAGE:
         assert not isinstance(parse_response("m", "r1", 200, body, defer_data=True)["data"], list)
+
+
+@pytest.mark.parametrize("depth", [0, 3])
+def test_a_short_page_fails_with_what_was_promised(api: UISEmulator, depth: int) -> None:
+    pages = UISHook(prefetch_pages=depth, retry_policy=FAST).paginate("get.uploaded_calls", PARAMS, page_size=40)
+    first = next(pages)
+    assert len(first.records) == 40 and first.total_items > 120
+    api.faults.script(["short_page"] * 5)
+    with pytest.raises(UISError, match=r"the page at offset \d+ holds 39 records, but total_items=\d+ and limit=40"):
+        list(pages)

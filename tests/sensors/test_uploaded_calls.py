@@ -18,7 +18,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
 from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
-from uis_provider.exceptions import UISConfigurationError
+from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import ZERO_WINDOW_HINT
@@ -251,6 +251,17 @@ def test_a_transient_fault_inside_a_poke_is_retried(api: UISEmulator) -> None:
     assert not task.poke(context())
     task.close()
     assert api.faults.injected == 3
+
+
+def test_a_short_page_in_the_summary_fails_instead_of_miscounting(api: UISEmulator) -> None:
+    upload(api, make_calls(api, 6, prefix="s"))
+    api.clock.advance(1300)
+    api.faults.script(["short_page", "short_page"])  # the probe finds nothing pending; the summary page is short
+    task = sensor(uis_conn_id="uis_tz")
+    with pytest.raises(UISError, match=r"holds 5 records, but total_items=6 and limit=\d+ promise 6"):
+        task.poke(context())
+    task.close()
+    assert [r["fault"] for r in calls_of(api, "get.uploaded_calls")] == ["short_page", "short_page"]
 
 
 def test_poke_mode_execute_returns_the_summary_and_logs_out(api: UISEmulator) -> None:

@@ -349,13 +349,7 @@ def _complete(page: Page, page_size: int, method: str) -> Page:
 
     A short page would otherwise lose records silently (a null ``data``, or a server capping ``limit``).
     """
-    expected = min(page_size, page.total_items - page.offset)
-    if len(page.records) != expected:
-        raise UISError(
-            f"the page at offset {page.offset} holds {len(page.records)} records, but total_items={page.total_items} "
-            f"and limit={page_size} promise {expected}; the answer is inconsistent, nothing was written from it",
-            method=method,
-        )
+    paging.check_page_length(len(page.records), page.offset, page.total_items, page_size, method)
     return page
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from uis_provider.exceptions import UISConfigurationError
+from uis_provider.exceptions import UISConfigurationError, UISError
 
 MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
@@ -39,6 +39,20 @@ def remaining_offsets(total_items: int, page_size: int) -> range:
     """Offsets of the pages after the first, so that pages cover ``total_items`` with no extra empty page."""
     pages = math.ceil(total_items / page_size) if total_items > 0 else 1
     return range(page_size, pages * page_size, page_size)
+
+
+def check_page_length(count: int, offset: int, total_items: int, page_size: int, method: str) -> None:
+    """Fail unless a page at ``offset`` holds exactly the records ``total_items`` and ``limit`` promise.
+
+    A short page would otherwise lose records silently (a null ``data``, or a server capping ``limit``).
+    """
+    expected = max(0, min(page_size, total_items - offset))
+    if count != expected:
+        raise UISError(
+            f"the page at offset {offset} holds {count} records, but total_items={total_items} and "
+            f"limit={page_size} promise {expected}; the answer is inconsistent, nothing was written from it",
+            method=method,
+        )
 
 
 def page_count(total_items: int, page_size: int) -> int:

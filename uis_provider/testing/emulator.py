@@ -333,11 +333,13 @@ class UISEmulator:
         fault = self.faults.next()
         if self.latency and self._stopping.wait(self.latency):
             return
-        if fault is None or fault == "slow":
+        if fault is None or fault in ("slow", "short_page"):
             if fault == "slow" and self._stopping.wait(self.faults.timeout_delay):
                 return
             reply = self._service.handle(body, handler.client_address[0])
             reply.entry["fault"] = fault
+            if fault == "short_page":
+                _drop_last_record(reply.payload)
             self._record(reply.entry)
             self._send(handler, reply.status, _encode(reply.payload))
             return
@@ -422,6 +424,13 @@ class UISEmulator:
             handler.wfile.write(closing)
         except OSError:
             handler.close_connection = True
+
+
+def _drop_last_record(payload: dict[str, Any]) -> None:
+    """The ``short_page`` fault: a list answer loses its last record while ``total_items`` stays (a capped page)."""
+    data = payload.get("result", {}).get("data")
+    if isinstance(data, list) and data:
+        data.pop()
 
 
 def _fast_encoder() -> Callable[[Any], bytes] | None:

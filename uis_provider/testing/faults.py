@@ -21,6 +21,7 @@ KINDS: tuple[str, ...] = (
     "limit_day",
     "huge",
     "deep",
+    "short_page",
 )
 
 
