@@ -18,7 +18,7 @@ import pytest
 
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISPagingLimitError
 from uis_provider.extract import ReportQuery, extract_window, iter_window_records, plan_windows, split_part
-from uis_provider.hooks.uis import UISHook
+from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.protocol.windows import Window
@@ -382,10 +382,11 @@ def test_iterating_a_window_streams_page_by_page(hook: UISHook, emulator: UISEmu
         hook, Window.build("2026-01-02", "2026-01-09", TZ), ReportQuery.build("get.uploaded_calls", page_size=25)
     )
     first = next(records)
-    assert emulator.count("get.uploaded_calls") == 1
+    # the first page, and only the pages fetched ahead while it is handled
+    assert emulator.count("get.uploaded_calls") <= 1 + DEFAULT_PREFETCH_PAGES
     assert set(first) == set(UPLOADED_CALLS.columns)
     rest = list(records)
-    assert emulator.count("get.uploaded_calls") == paging.page_count(len(rest) + 1, 25)
+    assert emulator.count("get.uploaded_calls") == paging.page_count(len(rest) + 1, 25) > 1 + DEFAULT_PREFETCH_PAGES
 
 
 def test_empty_window_writes_a_valid_empty_output(hook: UISHook, emulator: UISEmulator, tmp_path: Path) -> None:

@@ -115,10 +115,8 @@ def test_pages_fetched_ahead_never_exceed_prefetch_pages(api: UISEmulator) -> No
         handed += 1
         ahead = arrivals.settled() - handed
         left = math.ceil(page.total_items / page_size) - handed
-        if handed == 1:
-            assert ahead == 0, "fetching ahead starts when the caller asks for the second page"
-        else:
-            assert min(depth - 1, left) <= ahead <= min(depth, left)
+        # a sliding window: from the first page on, as many pages as allowed are asked for while the caller works
+        assert ahead == min(depth, left)
     assert handed == arrivals.arrived == math.ceil(len(truth_ids(api)) / page_size) > 8
     assert fetch_threads() == []
 
@@ -130,11 +128,13 @@ def test_a_failed_page_fetched_ahead_is_raised_in_its_turn_and_stops_fetching(ap
     pages = UISHook(prefetch_pages=3, retry_policy=FAST).paginate("get.uploaded_calls", PARAMS, page_size=40)
     with pytest.raises(UISRateLimitError, match="daily"):
         collect_offsets(pages, got)
+    sent_when_raised = arrivals.arrived
     failed = [r["params"]["offset"] for r in api.requests if r["fault"] == "limit_day"]
     assert len(failed) == 1
-    assert failed[0] in (40, 80, 120)
+    assert failed[0] in (40, 80, 120, 160)
     assert got == list(range(0, failed[0], 40)), "every page before the failed one, in order, and none after it"
-    assert arrivals.settled() == 4, "nothing is sent once a page fetched ahead has failed"
+    # at most the window in flight when it failed, and nothing once the failure was seen
+    assert arrivals.settled() == sent_when_raised <= 4 + 3
     assert fetch_threads() == []
 
 

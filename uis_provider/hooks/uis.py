@@ -157,7 +157,10 @@ class UISHook(BaseHook):
                 base=base,
             )
             feed.plan(base, total, after_first=True)
-            yield _complete(Page(first_records, 0, total), page_size, method)
+            first = _complete(Page(first_records, 0, total), page_size, method)
+            feed.top_up()  # the next pages go out while the caller handles the first
+            yield first
+            del first
             del first_records  # from here only the caller holds a page it was handed
             while feed.pending:
                 yield feed.take()
@@ -243,8 +246,9 @@ class _PageFeed:
 
     A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
     the next query (the rows after its last key, whose ``total_items`` must be the rows left) as soon as it is taken,
-    so pages keep going ahead across the offset cap. More pages are sent only when every page sent before has been
-    answered without an error, and only as many as the minute and day point budgets left allow; when none may go
+    so pages keep going ahead across the offset cap. A page goes out as soon as one is taken (a sliding window of
+    ``depth``), but none once a page sent before has failed, and only as many as the minute and day point budgets
+    left beyond the calls in flight allow; when none may go
     ahead (or without a pool) the next page is fetched in the caller's thread when its turn comes.
     """
 
@@ -293,8 +297,8 @@ class _PageFeed:
         return self._session.call(self._method, params, defer_data=True)
 
     def top_up(self) -> None:
-        """Send further pages ahead, if every page sent so far is answered and the budgets allow."""
-        if self._pool is None or any(not future.done() or future.exception() for _, future in self._ahead):
+        """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow."""
+        if self._pool is None or any(future.done() and future.exception() for _, future in self._ahead):
             return
         room = self._depth - len(self._ahead)
         affordable = self._session.affordable_calls(self._method)
