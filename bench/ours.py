@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.decoder == "json":
         # as without msgspec installed: the standard library decodes every answer, whole
-        jsonrpc._fast_decode = json.loads
+        jsonrpc._fast_decode = jsonrpc._stdlib_decode
         jsonrpc._envelope_decode = None
     if args.encoder == "json":
         from uis_provider.storage import formats

@@ -11,26 +11,34 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from uis_provider.exceptions import UISError, UISTransportError, error_class_for
+
+if TYPE_CHECKING:
+    import mmap
 
 JSONRPC_VERSION = "2.0"
 CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
-def _fast_decoder() -> Callable[[bytes | bytearray], Any]:
+def _stdlib_decode(body: bytes | bytearray | mmap.mmap) -> Any:
+    """The standard library's decoder, for any body the transports hand over (it wants bytes, not a memory map)."""
+    return json.loads(body if isinstance(body, (bytes, bytearray)) else bytes(body))
+
+
+def _fast_decoder() -> Callable[[bytes | bytearray | mmap.mmap], Any]:
     try:
         import msgspec
     except ImportError:
-        return json.loads
+        return _stdlib_decode
     return msgspec.json.Decoder().decode
 
 
 _fast_decode = _fast_decoder()
 
 
-def _envelope_decoder() -> Callable[[bytes | bytearray], Any] | None:
+def _envelope_decoder() -> Callable[[bytes | bytearray | mmap.mmap], Any] | None:
     """A decoder of the JSON-RPC envelope that leaves each member of ``result`` encoded, if msgspec is there."""
     try:
         import msgspec
@@ -103,7 +111,7 @@ def build_request(method: str, params: dict[str, Any], request_id: str) -> bytes
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def decode_json(body: bytes | bytearray) -> Any:
+def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
     """Decode a JSON body; malformed, truncated or absurdly nested JSON becomes a retryable transport error.
 
     msgspec (an Airflow core dependency) decodes a 10 000-record page about twice as fast as ``json``; what it
@@ -116,7 +124,7 @@ def decode_json(body: bytes | bytearray) -> Any:
     return _decode(body)
 
 
-def _decode(body: bytes | bytearray) -> Any:
+def _decode(body: bytes | bytearray | mmap.mmap) -> Any:
     try:
         return _fast_decode(body)
     except RecursionError:
@@ -124,7 +132,7 @@ def _decode(body: bytes | bytearray) -> Any:
     except ValueError:
         pass
     try:
-        return json.loads(body if isinstance(body, (bytes, bytearray)) else bytes(body))
+        return _stdlib_decode(body)
     except RecursionError:
         raise UISTransportError("the API answered JSON nested too deeply to be a UIS answer") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -132,7 +140,7 @@ def _decode(body: bytes | bytearray) -> Any:
 
 
 def parse_response(
-    method: str, request_id: str, http_status: int, body: bytes | bytearray, *, defer_data: bool = False
+    method: str, request_id: str, http_status: int, body: bytes | bytearray | mmap.mmap, *, defer_data: bool = False
 ) -> dict[str, Any]:
     """Return the ``result`` object of a JSON-RPC answer, or raise the matching :class:`UISError`.
 
@@ -164,7 +172,7 @@ def parse_response(
     return result
 
 
-def _payload(body: bytes | bytearray) -> Any:
+def _payload(body: bytes | bytearray | mmap.mmap) -> Any:
     """The answer with ``result.data`` still encoded; an answer of another shape is decoded whole."""
     if _envelope_decode is None:
         return decode_json(body)

@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISAuthError, UISError, UISTransportError
 from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
 from uis_provider.protocol.limits import RateLimits, method_weight
 from uis_provider.protocol.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    import mmap
 
 #: Renew a login session this long before the API says it expires (it lives one hour).
 SESSION_REFRESH_LEAD = 120.0
@@ -48,12 +51,12 @@ class Sleep:
 class Reply:
     """What the transport got for a :class:`Send`: an HTTP status and body, or a failure before a full answer.
 
-    The body may be a ``bytearray``: the sync transport grows one in place rather than joining chunks (one copy of
-    a page in memory, not two).
+    The body may be a ``bytearray``, which the sync transport grows in place rather than joining chunks (one copy of
+    a page in memory, not two), or for a large body of declared length an anonymous ``mmap`` of exactly that size.
     """
 
     status: int = 0
-    body: bytes | bytearray = field(default=b"", repr=False)
+    body: bytes | bytearray | mmap.mmap = field(default=b"", repr=False)
     failure: str | None = None
     #: The failure will not pass on a retry (an untrusted TLS certificate): it is raised at once.
     permanent: bool = False

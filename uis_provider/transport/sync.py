@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import mmap
 import threading
 import time
 from collections.abc import Generator
@@ -27,6 +28,10 @@ T = TypeVar("T")
 #: MB with long comments, tags and recording lists; anything past this bound is no UIS page. A padded answer under
 #: it that claims fewer records than total_items promises is caught by the paginator's page-size check instead.
 MAX_BODY_BYTES = 128 * 1024 * 1024
+#: Bodies declared this large or larger are read into an anonymous memory map of their exact length: one allocation,
+#: handed back to the OS as soon as the page is decoded. Grown as a bytearray, freed 7 MB bodies stay in glibc's
+#: per-thread heaps once its dynamic mmap threshold has risen: measured +15-25 MB of peak RSS at four pages ahead.
+MAPPED_BODY_BYTES = 1024 * 1024
 
 
 def oversized(method: str) -> str:
@@ -66,6 +71,9 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
         with http.post(endpoint, data=effect.body, timeout=effect.timeout, stream=True) as response:
             if declared_too_large(response.headers):
                 return Reply(failure=oversized(effect.method))
+            length = _mappable_length(response.headers)
+            if length is not None:
+                return _mapped_reply(response, length, effect.method)
             body = bytearray()
             for chunk in response.iter_content(chunk_size=1024 * 1024):
                 body += chunk
@@ -80,6 +88,31 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
         return Reply(failure=f"connection failed during {effect.method} ({type(exc).__name__})")
     except requests.RequestException as exc:
         return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
+
+
+def _mappable_length(headers: Any) -> int | None:
+    """The exact body length to map, when it is declared, large and not content-encoded (then it is what we read)."""
+    declared = str(headers.get("Content-Length") or "")
+    if not declared.isdigit() or headers.get("Content-Encoding") not in (None, "", "identity"):
+        return None
+    length = int(declared)
+    return length if length >= MAPPED_BODY_BYTES else None
+
+
+def _mapped_reply(response: requests.Response, length: int, method: str) -> Reply:
+    """Read a body of the declared ``length`` into an anonymous memory map (freed with its last reference)."""
+    body = mmap.mmap(-1, length)
+    size = 0
+    with memoryview(body) as view:
+        for chunk in response.iter_content(chunk_size=1024 * 1024):
+            end = size + len(chunk)
+            if end > length:
+                return Reply(failure=f"the answer to {method} ran past its Content-Length of {length} bytes")
+            view[size:end] = chunk
+            size = end
+    if size != length:
+        return Reply(failure=f"the answer to {method} ended after {size} of its {length} bytes")
+    return Reply(status=response.status_code, body=body)
 
 
 class FlowCancelledError(Exception):
