@@ -303,7 +303,9 @@ class _PageFeed:
         room = self._depth - len(self._ahead)
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
-            room = min(room, affordable)
+            # a page just sent books its points only when its worker starts it: count every unanswered one too, so
+            # the budget is never overdrawn (at worst a page waits for the next turn)
+            room = min(room, affordable - sum(1 for _, future in self._ahead if not future.done()))
         while room > 0 and self._upcoming:
             slot = self._upcoming.popleft()
             self._ahead.append((slot, self._pool.submit(self._start(slot))))
