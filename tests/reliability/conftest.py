@@ -9,13 +9,16 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.conftest import API_KEY, conn_json
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.testing import UISEmulator
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 LOGIN = "reliability.tester@example.com"
 PASSWORD = "Rel1ab1l1ty-Pa55-w0rd"
@@ -74,7 +77,32 @@ def rpc_error(request: dict[str, Any], mnemonic: str, *, message: str, **data: A
     return 200, json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()
 
 
-class ScriptedAPI:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 served from a daemon thread: start and stop it with ``with``."""
+
+    scheme = "http"
+
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self._server = server
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in a connection's host."""
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}/v2.0"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+class ScriptedAPI(LoopbackServer):
     """A JSON-RPC server on 127.0.0.1 whose every answer comes from ``handler(request)``; it logs each request.
 
     For answers the emulator never gives: records of the wrong type, a ``data`` that is not a list, errors that
@@ -106,25 +134,9 @@ class ScriptedAPI:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in a connection's host."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v2.0"
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), _Handler))
 
     def methods(self) -> list[str]:
         """The JSON-RPC method of every request received, in order."""
         with self._lock:
             return [r.get("method", "") for r in self.requests]
-
-    def __enter__(self) -> ScriptedAPI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)

@@ -33,7 +33,20 @@ from uis_provider.testing import UISEmulator
 from uis_provider.transport import aio, sync
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
-from .conftest import API_KEY, FAST, LOGIN, PASSWORD, TZ, Answer, ScriptedAPI, emulator, rpc_error, rpc_result, set_conn
+from .conftest import (
+    API_KEY,
+    FAST,
+    LOGIN,
+    PASSWORD,
+    TZ,
+    Answer,
+    LoopbackServer,
+    ScriptedAPI,
+    emulator,
+    rpc_error,
+    rpc_result,
+    set_conn,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SENSE_DAG = REPO / "dags" / "uis_upload_sense_extract.py"
@@ -406,8 +419,10 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-class TLSServer:
+class TLSServer(LoopbackServer):
     """A JSON-RPC server on https://127.0.0.1 with the self-signed certificate; counts requests that got through."""
+
+    scheme = "https"
 
     def __init__(self, cert_file: Path, key_file: Path) -> None:
         served = self.served = []  # type: list[str]
@@ -431,8 +446,6 @@ class TLSServer:
                 self.wfile.write(body)
 
         class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
             def handle_error(self, request: Any, client_address: Any) -> None:
                 """A refused handshake is the expected outcome here, not an error to print."""
 
@@ -443,23 +456,9 @@ class TLSServer:
 
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL to put in a connection's host."""
-        return f"https://127.0.0.1:{self._server.server_address[1]}/v2.0"
-
-    def __enter__(self) -> TLSServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        server = Server(("127.0.0.1", 0), Handler)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        super().__init__(server)
 
 
 def test_http_clients_verify_tls_by_default() -> None:
