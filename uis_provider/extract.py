@@ -315,9 +315,11 @@ def extract_window(
     """Write every record of ``window`` to ``output_path`` atomically; the previous output survives any failure.
 
     When ``total_items`` moves while the window is paged, the whole window is read again into a fresh temporary
-    output (up to ``max_attempts`` passes), so the result never holds a duplicate or a gap.
+    output (up to ``max_attempts`` passes), so the result never holds a duplicate or a gap. Parquet column kinds are
+    the method's (``ReportMethod.column_kinds``), overridden by ``column_kinds``.
     """
     path = checked_output(output_path, output_conn_id, file_format, compression)
+    kinds = {**dict(query.method.column_kinds), **(column_kinds or {})}
     attempts = positive_int(max_attempts, "max_attempts", "passes over a window whose data moves")
     attempt = 1
     while True:
@@ -325,9 +327,7 @@ def extract_window(
         try:
             with (
                 atomic_output(path) as binary_file,
-                open_record_writer(
-                    binary_file, file_format, query.columns, compression, column_kinds=column_kinds
-                ) as writer,
+                open_record_writer(binary_file, file_format, query.columns, compression, column_kinds=kinds) as writer,
             ):
                 for record in iter_window_records(hook, window, query, progress):
                     writer.write(record)

@@ -68,6 +68,36 @@ def test_calls_report_lands_through_the_general_operator(uis_conn: str, emulator
     assert emulator.count("get.account") == 1
 
 
+def test_calls_report_parquet_takes_the_methods_column_kinds(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "calls.parquet"
+    op = UISReportToStorageOperator(
+        task_id="calls_report",
+        method="get.calls_report",
+        output_path=str(path),
+        file_format="parquet",
+        column_kinds={"campaign_name": "json"},
+    )
+    op.execute(interval(6, days=3))
+    table = pq.read_table(path)
+    kinds = {field.name: str(field.type) for field in table.schema}
+    assert kinds["id"] == kinds["total_duration"] == kinds["visitor_session_id"] == "int64"
+    assert kinds["is_lost"] == kinds["is_transfer"] == "bool"
+    assert kinds["finish_reason"] == kinds["call_records"] == kinds["campaign_name"] == "string"
+    rows = by_key(emulator.report_rows("2026-01-06", "2026-01-09"), "id")
+    got = table.to_pylist()
+    assert [r["id"] for r in got] == [r["id"] for r in rows]
+    assert [r["is_lost"] for r in got] == [r["is_lost"] for r in rows]
+    assert [json.loads(r["call_records"]) for r in got] == [r["call_records"] for r in rows]
+    # the user's kind overrides: a string column holding JSON text of the value
+    assert [r["campaign_name"] for r in got] == [
+        None if r["campaign_name"] is None else json.dumps(r["campaign_name"], ensure_ascii=False) for r in rows
+    ]
+
+
 def test_prefetch_pages_reaches_the_hook_and_changes_neither_output_nor_calls(
     uis_conn: str, emulator: UISEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ from uis_provider.exceptions import UISDataError
 from uis_provider.storage.formats import (
     COMPRESSIONS,
     FILE_FORMATS,
+    UPLOADED_CALL_COLUMN_KINDS,
     default_extension,
     open_record_writer,
     validate_output_options,
@@ -93,6 +94,7 @@ JSON_COLUMNS = {"callback", "tags", "records"}
 
 
 def write(records: list[dict[str, Any]], file_format: str, compression: str | None, **options: Any) -> bytes:
+    options.setdefault("column_kinds", UPLOADED_CALL_COLUMN_KINDS)
     buffer = io.BytesIO()
     writer = open_record_writer(buffer, file_format, COLUMNS, compression, **options)
     for record in records:
@@ -223,7 +225,7 @@ def test_parquet_schema_is_fixed_by_columns() -> None:
 
 def test_parquet_flushes_a_row_group_per_batch() -> None:
     buffer = io.BytesIO()
-    writer = open_record_writer(buffer, "parquet", COLUMNS, row_group_size=2)
+    writer = open_record_writer(buffer, "parquet", COLUMNS, row_group_size=2, column_kinds=UPLOADED_CALL_COLUMN_KINDS)
     writer.write(RECORDS[0])
     size_before_batch = len(buffer.getvalue())
     writer.write(RECORDS[1])
@@ -247,6 +249,14 @@ def test_parquet_coerces_compatible_values_and_rejects_others() -> None:
         UISDataError, match=r"column 'talk_duration' is int64 in the parquet schema but a record holds 'long'"
     ):
         write([{"talk_duration": "long"}], "parquet", None)
+
+
+def test_parquet_columns_without_kinds_are_strings() -> None:
+    data = write([{"ext_id": "9", "talk_duration": 31, "is_lost": True}], "parquet", None, column_kinds=None)
+    table = pq.read_table(io.BytesIO(data))
+    assert {str(field.type) for field in table.schema} == {"string"}
+    row = table.to_pylist()[0]
+    assert (row["talk_duration"], row["is_lost"]) == ("31", "true")
 
 
 def test_parquet_column_kinds_override() -> None:
@@ -334,7 +344,8 @@ def test_write_after_close_fails_and_close_is_idempotent(file_format: str, compr
 @pytest.mark.parametrize(("file_format", "compression"), COMBOS)
 def test_context_manager_closes_on_success_and_keeps_the_error(file_format: str, compression: str | None) -> None:
     buffer = io.BytesIO()
-    with open_record_writer(buffer, file_format, COLUMNS, compression) as writer:
+    kinds = UPLOADED_CALL_COLUMN_KINDS
+    with open_record_writer(buffer, file_format, COLUMNS, compression, column_kinds=kinds) as writer:
         writer.write(RECORDS[0])
     assert write(RECORDS[:1], file_format, compression) == buffer.getvalue()
 

@@ -16,6 +16,8 @@ class ReportMethod:
     max_window_days: int | None = 90
     not_filterable: frozenset[str] = frozenset()
     not_sortable: frozenset[str] = frozenset()
+    #: Parquet kinds of the columns that are not strings (``int64``, ``float64``, ``bool``, ``json`` for nested).
+    column_kinds: tuple[tuple[str, str], ...] = ()
 
 
 UPLOADED_CALLS = ReportMethod(
@@ -51,6 +53,13 @@ UPLOADED_CALLS = ReportMethod(
     max_window_days=None,
     not_filterable=frozenset({"upload_time", "callback", "tags", "records"}),
     not_sortable=frozenset({"upload_time", "callback", "tags", "records"}),
+    column_kinds=(
+        *((name, "int64") for name in ("wait_duration", "talk_duration", "visitor_session_id", "campaign_id")),
+        *((name, "int64") for name in ("source_id", "site_id", "call_session_id")),
+        ("is_lost", "bool"),
+        ("is_transfer", "bool"),
+        *((name, "json") for name in ("callback", "tags", "records")),
+    ),
 )
 
 CALLS_REPORT = ReportMethod(
@@ -84,6 +93,15 @@ CALLS_REPORT = ReportMethod(
     max_window_days=90,
     not_filterable=frozenset({"call_records", "tags"}),
     not_sortable=frozenset({"call_records", "tags"}),
+    column_kinds=(
+        *((name, "int64") for name in ("id", "communication_id", "wait_duration", "total_wait_duration")),
+        *((name, "int64") for name in ("talk_duration", "clean_talk_duration", "total_duration")),
+        *((name, "int64") for name in ("campaign_id", "site_id", "visitor_session_id")),
+        ("is_lost", "bool"),
+        ("is_transfer", "bool"),
+        ("call_records", "json"),
+        ("tags", "json"),
+    ),
 )
 
 REPORT_METHODS: dict[str, ReportMethod] = {m.name: m for m in (UPLOADED_CALLS, CALLS_REPORT)}

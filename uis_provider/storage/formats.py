@@ -19,6 +19,7 @@ from types import ModuleType, SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 
 from uis_provider.exceptions import UISDataError
+from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.storage.fastjson import FastJson, load_fast_json
 from uis_provider.storage.fastjson import json_line as _json_line
 from uis_provider.storage.fastjson import json_sorted as _json_sorted
@@ -34,21 +35,8 @@ PARQUET_INSTALL_HINT: Final = "pip install 'airflow-provider-uis[parquet]'"
 COLUMN_KINDS: Final = ("string", "int64", "float64", "bool", "json")
 """Parquet column kinds: ``json`` stores nested values (lists, dicts) as JSON text in a string column."""
 
-UPLOADED_CALL_COLUMN_KINDS: Final[Mapping[str, str]] = {
-    "wait_duration": "int64",
-    "talk_duration": "int64",
-    "visitor_session_id": "int64",
-    "campaign_id": "int64",
-    "source_id": "int64",
-    "site_id": "int64",
-    "call_session_id": "int64",
-    "is_lost": "bool",
-    "is_transfer": "bool",
-    "callback": "json",
-    "tags": "json",
-    "records": "json",
-}
-"""Parquet kinds of the non-string ``get.uploaded_calls`` fields; every other column is a string column."""
+UPLOADED_CALL_COLUMN_KINDS: Final[Mapping[str, str]] = dict(UPLOADED_CALLS.column_kinds)
+"""Parquet kinds of the non-string ``get.uploaded_calls`` fields (each method's are in its ``ReportMethod``)."""
 
 DEFAULT_ROW_GROUP_SIZE: Final = 20_000
 
@@ -161,14 +149,14 @@ def open_record_writer(
     """Return a writer that streams records into ``binary_file`` in ``columns`` order.
 
     JSON lines keep keys a record has beyond ``columns`` (appended, sorted); CSV and Parquet have a fixed
-    header/schema, so they keep only ``columns``. ``column_kinds`` overrides the Parquet kind of a column
-    (see ``COLUMN_KINDS``; defaults: ``UPLOADED_CALL_COLUMN_KINDS``, else string), and ``row_group_size``
-    is the number of records Parquet buffers before it writes a row group.
+    header/schema, so they keep only ``columns``. ``column_kinds`` gives the Parquet kind of a column (see
+    ``COLUMN_KINDS``; a column not named is a string column; a method's kinds are ``ReportMethod.column_kinds``),
+    and ``row_group_size`` is the number of records Parquet buffers before it writes a row group.
     """
     validate_output_options(file_format, compression)
     names = _checked_columns(columns)
     if file_format == "parquet":
-        kinds = {**UPLOADED_CALL_COLUMN_KINDS, **(column_kinds or {})}
+        kinds = dict(column_kinds or {})
         return _ParquetWriter(binary_file, names, kinds, _PARQUET_CODECS[compression], row_group_size)
     sink: _ByteSink = _GzipStream(binary_file) if compression == "gzip" else binary_file
     if file_format == "jsonl":
