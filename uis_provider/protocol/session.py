@@ -235,8 +235,8 @@ class UISSession:
             failure: UISError
             try:
                 body = build_request(method, self._params_with_auth(params, token), request_id)
-                self._count(calls=1)
                 reply = yield Send(method, body, self.settings.timeout)
+                self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
                 try:
                     result = self._parse(method, request_id, reply, defer_data=defer_data)
                 except UISError as exc:
