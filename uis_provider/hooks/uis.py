@@ -248,8 +248,8 @@ class _PageFeed:
     the next query (the rows after its last key, whose ``total_items`` must be the rows left) as soon as it is taken,
     so pages keep going ahead across the offset cap. A page goes out as soon as one is taken (a sliding window of
     ``depth``), but none once a page sent before has failed, and only as many as the minute and day point budgets
-    left beyond the calls in flight allow; when none may go
-    ahead (or without a pool) the next page is fetched in the caller's thread when its turn comes.
+    left beyond the calls in flight allow; when none may go ahead (or without a pool) the next page is fetched in
+    the caller's thread when its turn comes.
     """
 
     def __init__(

@@ -42,10 +42,16 @@ def oversized(method: str) -> str:
     )
 
 
+def declared_length(headers: Any) -> int | None:
+    """The answer's ``Content-Length`` as a number, or ``None`` when it is missing or not one."""
+    declared = str(headers.get("Content-Length") or "")
+    return int(declared) if declared.isdigit() else None
+
+
 def declared_too_large(headers: Any) -> bool:
     """True when the answer's ``Content-Length`` already exceeds :data:`MAX_BODY_BYTES`."""
-    declared = str(headers.get("Content-Length") or "")
-    return declared.isdigit() and int(declared) > MAX_BODY_BYTES
+    length = declared_length(headers)
+    return length is not None and length > MAX_BODY_BYTES
 
 
 def tls_refused(method: str, error: BaseException) -> Reply:
@@ -92,10 +98,9 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
 
 def _mappable_length(headers: Any) -> int | None:
     """The exact body length to map, when it is declared, large and not content-encoded (then it is what we read)."""
-    declared = str(headers.get("Content-Length") or "")
-    if not declared.isdigit() or headers.get("Content-Encoding") not in (None, "", "identity"):
+    length = declared_length(headers)
+    if length is None or headers.get("Content-Encoding") not in (None, "", "identity"):
         return None
-    length = int(declared)
     return length if length >= MAPPED_BODY_BYTES else None
 
 
