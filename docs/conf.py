@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,7 +59,31 @@ nitpick_ignore_regex = [
     (r"py:.*", rf"({EXTERNAL})(\..*)?"),
     (r"py:.*", rf"({BUILTINS}|{TYPING}|{AIRFLOW_NAMES})"),
     (r"py:.*", r"(dt|os|pa|pq)\..*"),
+    (r"py:.*", r"AbstractFileSystem"),
+    (r"py:class", r"uis_provider\.[\w.]+\.T"),  # type variables are not documented objects
 ]
+
+
+def resolve_short_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve a docstring's short ``:class:`UISError``` to the one documented object of that name.
+
+    Docstrings name classes as their module imports them; a name that matches no documented object, or more than
+    one, stays unresolved and fails the build.
+    """
+    target = node.get("reftarget", "").lstrip("~.")
+    if node.get("refdomain") != "py" or not target or target.startswith("uis_provider."):
+        return None
+    domain = env.get_domain("py")
+    matches = [name for name in domain.objects if name.startswith("uis_provider.") and name.endswith("." + target)]
+    if len(matches) != 1:
+        return None
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], matches[0], node, contnode)
+
+
+def setup(app: Any) -> None:
+    """Hook :func:`resolve_short_name` into reference resolution."""
+    app.connect("missing-reference", resolve_short_name)
+
 
 html_theme = "furo"
 html_title = f"airflow-provider-uis {release}"
