@@ -128,7 +128,7 @@ def fence_languages(path: Path) -> list[str]:
 
 
 def check_daily_extract(dag: Any, emulator: UISEmulator, s3: MotoS3) -> None:
-    """The first DAG: the day [2026-01-04, 2026-01-05) lands in S3 keyed by its start, equal to the API's records."""
+    """The day [2026-01-04, 2026-01-05) lands in S3 keyed by its start, equal to the API's records."""
     body = s3.client.get_object(Bucket="my-bucket", Key="uis/uploaded_calls/date=2026-01-04/part-0.jsonl")["Body"]
     got = [json.loads(line) for line in body.read().decode("utf-8").splitlines()]
     truth = sorted(emulator.records("2026-01-04", "2026-01-05"), key=lambda record: record["ext_id"])
@@ -136,8 +136,17 @@ def check_daily_extract(dag: Any, emulator: UISEmulator, s3: MotoS3) -> None:
     assert got
 
 
+def check_wait_then_extract(dag: Any, emulator: UISEmulator, s3: MotoS3) -> None:
+    """The sensor's DAG: nothing of that day is pending on the emulator, so the wait ends and the extract lands it."""
+    check_daily_extract(dag, emulator, s3)
+    assert emulator.count("get.uploaded_calls") >= 2  # the sensor's probe, then the extract's page
+
+
 #: DAG id -> what its ``dag.test()`` run must have produced. Every id must appear in some page.
-RUN_DAGS: dict[str, Callable[[Any, UISEmulator, MotoS3], None]] = {"uis_uploaded_calls_daily": check_daily_extract}
+RUN_DAGS: dict[str, Callable[[Any, UISEmulator, MotoS3], None]] = {
+    "uis_uploaded_calls_daily": check_daily_extract,
+    "uis_upload_then_extract": check_wait_then_extract,
+}
 
 
 # -- the tests -------------------------------------------------------------------------------------------------
@@ -170,17 +179,28 @@ def doc_env(
 
 
 def ensure_buckets(s3: MotoS3, text: str) -> None:
-    """Create every bucket the page's ``s3://`` URIs name."""
+    """Every bucket the page's ``s3://`` URIs name, empty (moto lives for the session; no page sees another's)."""
     existing = {bucket["Name"] for bucket in s3.client.list_buckets().get("Buckets", [])}
-    for bucket in sorted(set(re.findall(r"s3://([a-z0-9][a-z0-9.-]+)/", text)) - existing):
-        s3.client.create_bucket(Bucket=bucket)
+    for bucket in sorted(set(re.findall(r"s3://([a-z0-9][a-z0-9.-]+)/", text))):
+        if bucket not in existing:
+            s3.client.create_bucket(Bucket=bucket)
+        for item in s3.client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.client.delete_object(Bucket=bucket, Key=item["Key"])
 
 
-@pytest.mark.parametrize("path", PAGES, ids=page_id)
-def test_page_examples_run(path: Path, doc_env: MotoS3, emulator: UISEmulator) -> None:
-    ensure_buckets(doc_env, path.read_text(encoding="utf-8"))
+def has_python(path: Path) -> bool:
+    return "python" in fence_languages(path)
+
+
+@pytest.mark.parametrize("path", [page for page in PAGES if fence_languages(page)], ids=page_id)
+def test_page_examples_run(path: Path, request: pytest.FixtureRequest) -> None:
+    """Shell-only pages need nothing; pages with Python get the emulator and S3 (and the metadata DB)."""
     document = parse_page(path)
     document.namespace["__name__"] = f"doc_example_{path.stem.replace('-', '_')}"
+    if has_python(path):
+        s3: MotoS3 = request.getfixturevalue("doc_env")
+        emulator: UISEmulator = request.getfixturevalue("emulator")
+        ensure_buckets(s3, path.read_text(encoding="utf-8"))
     for example in document.examples():
         try:
             example.evaluate()
@@ -193,7 +213,7 @@ def test_page_examples_run(path: Path, doc_env: MotoS3, emulator: UISEmulator) -
         if dag.dag_id in RUN_DAGS:
             run = dag.test(logical_date=LOGICAL_DATE)
             assert run.state == "success", f"{page_id(path)}: DAG {dag.dag_id} ended {run.state}"
-            RUN_DAGS[dag.dag_id](dag, emulator, doc_env)
+            RUN_DAGS[dag.dag_id](dag, emulator, s3)
 
 
 def test_every_dag_meant_to_run_is_in_a_page() -> None:
