@@ -38,6 +38,8 @@ autodoc_default_options = {"members": True, "show-inheritance": True, "member-or
 autodoc_typehints = "signature"
 autodoc_class_signature = "mixed"
 autoclass_content = "class"
+add_module_names = False  # each module has its own heading
+python_maximum_signature_line_length = 88  # longer signatures list one parameter per line
 
 # Every reference into this package must resolve. Names from Airflow, the standard library and other
 # libraries have no inventory here (the build runs offline), so references to them are not checked.
