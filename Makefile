@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e bench build clean
+.PHONY: demo test lint e2e bench build docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+## docs: the documentation site from docs/ into docs/_build/html (Sphinx + MyST + autodoc); any warning, and any
+##       broken cross-reference or link, fails the build
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build
+	$(PY) -m sphinx -W --keep-going -n -b html docs docs/_build/html
+
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -52,4 +64,4 @@ build: $(STAMP)
 	$(VENV)/bin/twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) dist build .airflow output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist build docs/_build .airflow output .pytest_cache .mypy_cache .ruff_cache

@@ -130,6 +130,7 @@ class UISRateLimitError(UISError):
 
     @property
     def limit_type(self) -> str:
+        """Which budget ran out: ``minute`` or ``day`` (empty when the API did not say)."""
         return str(self.params.get("limit_type") or "")
 
     @property
@@ -141,6 +142,7 @@ class UISRateLimitError(UISError):
 
     @property
     def retryable(self) -> bool:  # type: ignore[override]
+        """A minute budget refills within a minute, so it is worth waiting for; a day budget is not."""
         return self.limit_type != "day"
 
     def hint(self) -> str:

@@ -1,10 +1,12 @@
 """The extract engine: land one date window of a ``get.*`` report method, complete, in order and exactly once.
 
-It plans the window's parts (by ``max_window_days``, then recursively by time while a part holds more rows than
-offset paging reaches), pages each part with :meth:`UISHook.paginate`, drops records outside the half-open window
-and streams them into a record writer, so memory stays bounded by one page. It uses the protocol core for windows,
-filters and paging and the storage package for formats and atomic output; it holds no Airflow operator state, so a
-benchmark or a script can call it directly with a hook.
+It plans the window's parts by ``max_window_days``, pages each part with :meth:`UISHook.paginate` and continues a
+part past the 110 000 rows offset paging reaches by its unique key (keyset continuation, with the default sort);
+when no keyset can continue it (another sort, or no room left in the filter) the part is split by time instead,
+recursively. Records outside the half-open window are dropped and the rest stream into a record writer, so memory
+stays bounded by the pages in flight. It uses the protocol core for windows, filters, paging and keysets and the
+storage package for formats and atomic output; it holds no Airflow operator state, so a benchmark or a script can
+call it directly with a hook.
 """
 
 from __future__ import annotations

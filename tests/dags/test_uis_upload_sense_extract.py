@@ -135,7 +135,7 @@ def test_dag_wires_upload_sensor_and_both_extracts(tmp_path: Path, monkeypatch: 
 
 
 def test_sample_is_realistic_and_valid() -> None:
-    from uis_provider.upload_plan import jsonl_rows, validate_rows
+    from uis_provider.protocol.upload_plan import jsonl_rows, validate_rows
 
     calls = sample_calls()
     valid, invalid = validate_rows(jsonl_rows(SAMPLE.read_text(encoding="utf-8").splitlines()))

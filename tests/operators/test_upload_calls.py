@@ -23,8 +23,8 @@ from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.operators.upload_calls import UISUploadCallsOperator
 from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.upload_plan import MAX_REQUEST_BYTES
 from uis_provider.testing import UISEmulator
-from uis_provider.upload_plan import MAX_REQUEST_BYTES
 
 TZ = "Europe/Moscow"
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_max=0.05)

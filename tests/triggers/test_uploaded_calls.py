@@ -22,10 +22,10 @@ from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
 from uis_provider.hooks.uis import UISHook
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.upload_status import UploadSelection
 from uis_provider.protocol.windows import Window
 from uis_provider.testing import UISEmulator
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
-from uis_provider.uploads import UploadSelection
 
 TZ = "Europe/Moscow"
 DAY = pendulum.datetime(2027, 4, 5, tz=TZ)

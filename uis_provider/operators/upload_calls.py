@@ -18,8 +18,7 @@ from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.jsonrpc import new_request_id, result_data
 from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.storage.atomic import filesystem_of, to_storage_path
-from uis_provider.upload_plan import (
+from uis_provider.protocol.upload_plan import (
     MAX_BATCH_CALLS,
     REPORTED_INVALID,
     Batch,
@@ -39,6 +38,7 @@ from uis_provider.upload_plan import (
     validate_request_prefix,
     validate_rows,
 )
+from uis_provider.storage.atomic import filesystem_of, to_storage_path
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath

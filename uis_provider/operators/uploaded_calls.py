@@ -13,8 +13,10 @@ from uis_provider.protocol.params import positive_int
 class UISUploadedCallsToStorageOperator(UISReportToStorageOperator):
     """Land the calls uploaded in one window (selected by ``upload_time``) in object storage, exactly once.
 
-    Takes every parameter of :class:`UISReportToStorageOperator` except ``method``, plus ``report_id`` (sent only
-    when set: the Russian reference lists it as required, the request example and newer pages omit it).
+    Takes every parameter of :class:`UISReportToStorageOperator` except ``method``, plus ``report_id``.
+
+    :param report_id: a report id from ``get.reports_list``, sent only when set (the Russian reference lists it as
+        required, the request example and newer pages omit it); templated.
     """
 
     template_fields: Sequence[str] = (*UISReportToStorageOperator.template_fields, "report_id")

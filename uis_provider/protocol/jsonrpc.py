@@ -116,7 +116,7 @@ def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
 
     msgspec (an Airflow core dependency) decodes a 10 000-record page about twice as fast as ``json``; what it
     refuses but ``json`` accepts (a BOM, NaN, numbers beyond float range) still goes through ``json``. Large
-    bodies are decoded with the garbage collector paused (see :class:`_CollectorPause`).
+    bodies are decoded with the garbage collector paused (see ``_CollectorPause``).
     """
     if len(body) >= GC_PAUSE_BYTES:
         with _collector_paused():

@@ -19,7 +19,11 @@ from uis_provider.protocol.methods import ReportMethod
 
 @dataclass(frozen=True)
 class Keyset:
-    """The unique field a query is sorted by, and its direction: what continues the query after a given row."""
+    """The unique field a query is sorted by, and its direction: what continues the query after a given row.
+
+    :param field: the unique key the query is sorted by alone, e.g. ``ext_id`` (uploaded calls) or ``id`` (reports).
+    :param descending: True when that sort is descending (then the next rows are ``< last``).
+    """
 
     field: str
     descending: bool = False

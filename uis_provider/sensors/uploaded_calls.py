@@ -15,10 +15,7 @@ from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
-from uis_provider.transport import sync
-from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
-from uis_provider.uploads import (
+from uis_provider.protocol.upload_status import (
     DEFAULT_PENDING_STATUSES,
     Outcome,
     UploadCounts,
@@ -30,6 +27,9 @@ from uis_provider.uploads import (
     validate_pending_statuses,
     watched_statuses,
 )
+from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
+from uis_provider.transport import sync
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

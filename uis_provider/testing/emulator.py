@@ -96,6 +96,27 @@ class UISEmulator:
     """A faithful, seeded UIS Data API on ``http://127.0.0.1:<port>/v2.0`` with knobs and faults for tests.
 
     State (calls, sessions, budgets, uploads) lives in memory; ``clock`` drives every time-dependent behaviour.
+    Use it as a context manager (or :meth:`start` / :meth:`stop`); :attr:`url` is the connection's host.
+
+    :param calls: historical uploaded calls to generate.
+    :param seed: the generator's seed: the same seed gives the same records.
+    :param start: first day of the generated upload times (a date, datetime or ``YYYY-MM-DD``).
+    :param days: how many days the history spans.
+    :param timezone: the account's IANA time zone, as ``get.account`` reports it.
+    :param api_keys: API keys and their state (``valid``, ``expired``, ``blocked``); default ``test-api-key``.
+    :param users: logins and passwords for ``login.user``; default ``demo`` / ``demo-password``.
+    :param session_ttl: seconds a login session lives.
+    :param minute_limit: points per minute window (``limit_exceeded`` with ``limit_type=minute`` past it).
+    :param day_limit: points per day (``limit_exceeded`` with ``limit_type=day`` past it).
+    :param minute_window: seconds of one minute window (shorten it to test waiting for the reset).
+    :param latency: seconds added to every answer.
+    :param till_inclusive: read ``date_till`` as inclusive (the default); False reads it as exclusive.
+    :param host: the address to bind; keep the loopback default.
+    :param port: the TCP port; 0 (the default) picks a free one.
+    :param new_seconds: seconds an uploaded call stays ``new`` on the emulator's clock.
+    :param process_seconds: seconds after upload until it is ``processed`` (or ``error``).
+    :param report_calls: native calls in ``get.calls_report`` besides uploads; default half of ``calls``.
+    :param token_log: append every issued session token to this file (for leak checks).
     """
 
     def __init__(

@@ -13,13 +13,13 @@ from uis_provider.exceptions import UISError
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.uploads import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
 
 
 class UISUploadedCallsTrigger(BaseTrigger):
     """Poll ``get.uploaded_calls`` every ``poll_interval`` seconds until the selected uploads are finished.
 
-    Runs the sensor's own poke flow (:func:`uis_provider.uploads.poke_flow`) over the async transport. It logs in by
+    Runs the sensor's own poke flow (:func:`uis_provider.protocol.upload_status.poke_flow`) over the async transport. It logs in by
     connection id (no token is ever serialized), is paced by the API's limits, retries transient failures and renews
     an expired session through the shared session flow, and yields exactly one event: ``{"status": "success",
     "summary"}``, ``{"status": "failure", "message", "summary"}`` (errors with ``fail_on_error``) or

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from uis_provider.exceptions import UISConfigurationError
-from uis_provider.upload_plan import (
+from uis_provider.protocol.upload_plan import (
     MAX_BATCH_CALLS,
     MAX_CALL_BYTES,
     MAX_REQUEST_BYTES,
