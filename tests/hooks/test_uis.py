@@ -255,9 +255,15 @@ def test_bad_connection_refused_before_any_call(
     assert emulator.count() == 0
 
 
-def test_missing_connection_is_named() -> None:
-    with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'"):
+def test_missing_connection_is_named_with_the_ways_that_work_in_a_script() -> None:
+    """Issue 15 item 2: a plain script sees no metadata-DB connections; the error says what does work."""
+    with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'") as caught:
         UISHook("no_such_conn").call("get.account")
+    message = str(caught.value)
+    assert "Inside an Airflow task" in message
+    assert "AIRFLOW_CONN_NO_SUCH_CONN" in message
+    assert "secrets backend" in message
+    assert "airflow connections get no_such_conn" in message
 
 
 def test_secrets_absent_from_logs_errors_and_repr(

@@ -60,21 +60,36 @@ class UISAsyncHook(BaseHook):
     async def get_session(self) -> UISSession:
         """The connection's API session (read once; its secrets are masked before anything can log them)."""
         if self._session is None:
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            try:
-                conn = await get_async_connection(self.uis_conn_id, hook=self)
-            except Exception as exc:
-                missing = missing_connection(self.uis_conn_id, exc)
-                if missing is None:
-                    raise
-                raise missing from None
+            conn = await self._connection()
             if conn.password:
                 await _amask(conn.password)
             settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
         return self._session
+
+    async def _connection(self) -> Any:
+        """The connection, read asynchronously; under ``dag.test()`` also from the metadata DB (see below)."""
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        try:
+            return await get_async_connection(self.uis_conn_id, hook=self)
+        except Exception as exc:
+            missing = missing_connection(self.uis_conn_id, exc, in_trigger=True)
+            if missing is None:
+                raise
+            if not _inline_test_trigger():
+                raise missing from None
+        # dag.test() runs the trigger in-process, whose comms answer only synchronous requests (Airflow 3.3.2's
+        # InProcessSupervisorComms has no asend), so the async lookup misses metadata-DB connections. The sync
+        # lookup goes through the same comms; run it off the loop.
+        try:
+            return await asyncio.to_thread(self.get_connection, self.uis_conn_id)
+        except Exception as exc:
+            missing = missing_connection(self.uis_conn_id, exc, in_trigger=True)
+            if missing is None:
+                raise
+            raise missing from None
 
     async def _mask_new_secrets(self) -> None:
         while self._secrets_to_mask:
@@ -111,3 +126,13 @@ class UISAsyncHook(BaseHook):
                     await asyncio.wait_for(logout, LOGOUT_TIMEOUT)
         finally:
             await http.aclose()
+
+
+def _inline_test_trigger() -> bool:
+    """True inside ``dag.test()``'s in-process trigger run: task comms are set but cannot send asynchronously."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and not hasattr(comms, "asend")

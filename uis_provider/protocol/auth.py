@@ -119,13 +119,26 @@ def settings_from_connection(
     )
 
 
-def missing_connection(conn_id: str, error: Exception) -> UISConfigurationError | None:
-    """The configuration error for a connection lookup that found nothing; ``None`` when ``error`` is another failure."""
+def missing_connection(conn_id: str, error: Exception, *, in_trigger: bool = False) -> UISConfigurationError | None:
+    """The configuration error for a connection lookup that found nothing; ``None`` when ``error`` is another failure.
+
+    Airflow 3 gives code outside a task (a plain script, a notebook) no connections from the metadata DB, although
+    ``airflow connections get`` shows them: the message names the ways that work.
+    """
     if type(error).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
         return None
+    env = f"AIRFLOW_CONN_{conn_id.upper()}"
+    where = (
+        "The triggerer looks connections up in the metadata DB, in secrets backends and in its own environment "
+        f"({env}); create it there"
+        if in_trigger
+        else "Inside an Airflow task every connection is found (UI: Admin > Connections, or `airflow connections "
+        "add`). A plain Python script outside a task sees no metadata-DB connections in Airflow 3 (even when "
+        f"`airflow connections get {conn_id}` shows it): give the script the connection as the environment "
+        f"variable {env} (its JSON or URI), or through a secrets backend"
+    )
     return UISConfigurationError(
-        f"uis_conn_id={conn_id!r}: no such Airflow connection. Create a connection of type 'uis' "
-        f"(UI: Admin > Connections, or AIRFLOW_CONN_{conn_id.upper()})"
+        f"uis_conn_id={conn_id!r}: no such Airflow connection here. Create a connection of type 'uis'. {where}"
     )
 
 
