@@ -255,6 +255,40 @@ def test_bad_connection_refused_before_any_call(
     assert emulator.count() == 0
 
 
+def test_test_connection_makes_one_attempt_and_names_a_wrong_path(
+    emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 5: a connection test fails fast (no retries) and a 404 hints at the host or path."""
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_FLAKY", conn_json(emulator.url))
+    emulator.faults.script(["http_502", "http_502"])
+    ok, message = UISHook("uis_flaky").test_connection()
+    assert not ok
+    assert "HTTP 502" in message
+    assert emulator.count() == 1  # a task's hook would have retried up to 5 times
+
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_WRONG_PATH", conn_json(emulator.url.replace("/v2.0", "/v1")))
+    ok, message = UISHook("uis_wrong_path").test_connection()
+    assert not ok
+    assert "HTTP 404 from the API" in message
+    assert "wrong host or path?" in message
+
+
+def test_test_connection_to_a_closed_port_fails_at_the_first_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_CLOSED", conn_json(f"http://127.0.0.1:{port}/v2.0"))
+    hook = UISHook("uis_closed")
+    retries: list[str] = []
+    monkeypatch.setattr("uis_provider.transport.sync.log.info", lambda *args: retries.append(str(args)))
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "connection failed during get.account" in message
+    assert retries == []  # no "retry n/5" sleep was taken
+
+
 def test_missing_connection_is_named_with_the_ways_that_work_in_a_script() -> None:
     """Issue 15 item 2: a plain script sees no metadata-DB connections; the error says what does work."""
     with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'") as caught:
