@@ -244,6 +244,12 @@ def test_test_connection_reports_api_message(
         ({"user_id": "abc"}, API_KEY, "'user_id' must be a positive whole number"),
         ({"timezone": "Mars/Olympus"}, API_KEY, "not an IANA time zone"),
         ({"timeout": -3}, API_KEY, "'timeout' must be a positive number"),
+        ({"verify": "no"}, API_KEY, "'verify' must be true or false, got 'no'"),
+        ({"ca_bundle": "ca.pem"}, API_KEY, "'ca_bundle' must be the absolute path of a PEM file"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, API_KEY, "is not a readable file on this machine"),
+        ({"ca_bundle": "/etc/hostname", "verify": False}, API_KEY, "contradict each other"),
+        ({"proxy": "socks5://u:hunter2@proxy:1080"}, API_KEY, "got 'socks5://proxy:1080'"),
+        ({"proxy": "proxy.corp:3128"}, API_KEY, "'proxy' must be an http:// or https:// proxy URL"),
     ],
 )
 def test_bad_connection_refused_before_any_call(
@@ -340,7 +346,7 @@ def test_provider_info_matches_airflow_schema() -> None:
     conn = info["connection-types"][0]
     assert conn["connection-type"] == UISHook.conn_type
     assert conn["hook-class-name"] == f"{UISHook.__module__}.{UISHook.__qualname__}"
-    assert set(conn["conn-fields"]) == {"user_id", "timezone", "timeout"}
+    assert set(conn["conn-fields"]) == {"user_id", "timezone", "timeout", "ca_bundle", "verify", "proxy"}
     from importlib import import_module
 
     for section in ("hooks", "operators", "sensors", "triggers"):

@@ -98,7 +98,10 @@ class UISHook(BaseHook):
             raise missing from None
         if conn.password:
             _mask(conn.password)
-        return settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+        settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+        if settings.proxy_password:
+            _mask(settings.proxy_password)
+        return settings
 
     @cached_property
     def session(self) -> UISSession:
@@ -108,7 +111,7 @@ class UISHook(BaseHook):
     @cached_property
     def http(self) -> requests.Session:
         """The keep-alive HTTP session."""
-        return sync.new_http_session()
+        return sync.new_http_session(self.settings)
 
     def get_conn(self) -> UISSession:
         """The API session of this connection (Airflow's hook interface)."""
@@ -147,7 +150,11 @@ class UISHook(BaseHook):
         base = dict(params or {})
         first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
         workers = min(depth, paging.page_count(total, page_size) - 1)
-        with sync.FlowPool(self.settings.endpoint, workers) if workers else contextlib.nullcontext() as pool:
+        with (
+            sync.FlowPool(self.settings.endpoint, workers, self.settings)
+            if workers
+            else contextlib.nullcontext() as pool
+        ):
             feed = _PageFeed(
                 self.session,
                 method,
@@ -214,7 +221,7 @@ class UISHook(BaseHook):
         try:
             settings = dataclasses.replace(self.settings, timeout=min(self.settings.timeout, TEST_CONNECTION_TIMEOUT))
             session = UISSession(settings, policy=RetryPolicy(max_retries=0), on_secret=_mask)
-            http = sync.new_http_session()
+            http = sync.new_http_session(settings)
             try:
                 data = sync.run(session.call("get.account"), http, settings.endpoint).get("data")
                 if session.logged_in:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from airflow.sdk import BaseHook
 
-from uis_provider.protocol.auth import missing_connection, settings_for
+from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.transport import aio
@@ -64,6 +64,8 @@ class UISAsyncHook(BaseHook):
             if conn.password:
                 await _amask(conn.password)
             settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+            if settings.proxy_password:
+                await _amask(settings.proxy_password)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
         return self._session
@@ -95,16 +97,16 @@ class UISAsyncHook(BaseHook):
         while self._secrets_to_mask:
             await _amask(self._secrets_to_mask.pop())
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = aio.new_http_client()
+            self._http = aio.new_http_client(settings)
         return self._http
 
     async def run(self, flow: Generator[Effect, Reply | None, T]) -> T:
         """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value."""
         session = await self.get_session()
         try:
-            return await aio.run(flow, self._client(), session.settings.endpoint)
+            return await aio.run(flow, self._client(session.settings), session.settings.endpoint)
         finally:
             await self._mask_new_secrets()
 
