@@ -109,9 +109,9 @@ def test_prefetch_pages_reaches_the_hook_and_changes_neither_output_nor_calls(
     pools: list[int] = []
     real_pool = sync.FlowPool
 
-    def recording_pool(endpoint: str, workers: int) -> sync.FlowPool:
+    def recording_pool(endpoint: str, workers: int, *rest: Any) -> sync.FlowPool:
         pools.append(workers)
-        return real_pool(endpoint, workers)
+        return real_pool(endpoint, workers, *rest)
 
     monkeypatch.setattr(sync, "FlowPool", recording_pool)
     outputs, calls, workers = [], [], []
