@@ -137,7 +137,8 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         shown as given (asking ``get.account`` for the zone would be the call an empty selection must not make).
         """
         start, end = self.window_bounds(context)
-        selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
+        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
+        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
         optional_user_id(self.user_id)
         timezone = self.hook.settings.timezone
         if timezone:
