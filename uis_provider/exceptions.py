@@ -165,6 +165,15 @@ class UISInvalidParamsError(UISError):
     """The request was refused for its parameters; the caller must change them (never retried)."""
 
     def hint(self) -> str:
+        if self.mnemonic == "method_not_found":
+            from uis_provider.protocol.methods import REPORT_METHODS
+
+            known = ", ".join(sorted(REPORT_METHODS))
+            return (
+                f"The API has no method {self.method!r}: check its spelling and the API version in the connection's "
+                f"host. Report methods this provider knows: {known}; other get.*_report methods of the API "
+                "(e.g. get.communications_report) work with fields=[...]"
+            )
         if self.field:
             return f"Fix the parameter '{self.field}' of the request"
         return "Fix the request parameters"

@@ -50,7 +50,8 @@ def get_provider_info() -> dict[str, Any]:
                         "host": "https://dataapi.uiscom.ru/v2.0",
                         "login": "leave empty when the password field holds an API key",
                         "password": "API key from the UIS cabinet, or the password of the login",
-                        "extra": '{"user_id": 12345, "timezone": "Europe/Moscow", "timeout": 60}',
+                        "extra": '{"user_id": 12345, "timezone": "Europe/Moscow", "timeout": 60, '
+                        '"ca_bundle": "/etc/ssl/corp-ca.pem", "proxy": "http://proxy.corp:3128"}',
                     },
                 },
                 "conn-fields": {
@@ -70,6 +71,24 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Request timeout (seconds)",
                         "description": "How long one API request may take before it is retried.",
                         "schema": {"type": ["number", "null"], "minimum": 1, "default": 60},
+                    },
+                    "ca_bundle": {
+                        "label": "CA bundle path",
+                        "description": "Absolute path of a PEM file with the CA certificate(s) to trust for the "
+                        "API host, on every worker and the triggerer: a private CA or a TLS-inspecting proxy's. "
+                        "Empty: REQUESTS_CA_BUNDLE / SSL_CERT_FILE, else the default CAs.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "verify": {
+                        "label": "Verify TLS certificates",
+                        "description": "Keep on. Off sends the API key over unverified TLS (a warning is logged).",
+                        "schema": {"type": ["boolean", "null"], "default": True},
+                    },
+                    "proxy": {
+                        "label": "Proxy URL",
+                        "description": "http://[user:password@]host:port of the proxy every API request goes "
+                        "through (worker and triggerer alike). Empty: HTTPS_PROXY / NO_PROXY from the environment.",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
             }

@@ -242,3 +242,33 @@ def test_empty_day_is_done_at_the_first_poke(api: UISEmulator, example: ModuleTy
         "statuses": {},
         "error_codes": {},
     }
+
+
+@pytest.fixture
+def db_connection(api: UISEmulator, airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``uis_default`` stored in the metadata DB (``airflow connections add``), with no ``AIRFLOW_CONN_`` variable."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    monkeypatch.delenv("AIRFLOW_CONN_UIS_DEFAULT")
+    with create_session() as session:
+        session.add(Connection(conn_id="uis_default", conn_type="uis", host=api.url, password=API_KEY))
+    try:
+        yield "uis_default"
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == "uis_default").delete()
+
+
+def test_deferred_run_finds_a_metadata_db_connection_in_the_inline_trigger(
+    api: UISEmulator, example: ModuleType, db_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 3: dag.test()'s inline trigger used to fail with 'no such Airflow connection'."""
+    with monkeypatch.context() as env:  # the test's own upload runs outside a task: it needs the variable
+        env.setenv("AIRFLOW_CONN_UIS_DEFAULT", json.dumps({"conn_type": "uis", "host": api.url, "password": API_KEY}))
+        upload(api, 3)
+    finisher = finish_uploads_after(api, 2)
+    dr = run_dag(example)
+    finisher.join()
+    assert ti_states(dr) == {SENSOR: "success", EXTRACT: "success"}
+    assert xcom(dr, SENSOR)["statuses"] == {"processed": 3}

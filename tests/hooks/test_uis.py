@@ -244,6 +244,12 @@ def test_test_connection_reports_api_message(
         ({"user_id": "abc"}, API_KEY, "'user_id' must be a positive whole number"),
         ({"timezone": "Mars/Olympus"}, API_KEY, "not an IANA time zone"),
         ({"timeout": -3}, API_KEY, "'timeout' must be a positive number"),
+        ({"verify": "no"}, API_KEY, "'verify' must be true or false, got 'no'"),
+        ({"ca_bundle": "ca.pem"}, API_KEY, "'ca_bundle' must be the absolute path of a PEM file"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, API_KEY, "is not a readable file on this machine"),
+        ({"ca_bundle": "/etc/hostname", "verify": False}, API_KEY, "contradict each other"),
+        ({"proxy": "socks5://u:hunter2@proxy:1080"}, API_KEY, "got 'socks5://proxy:1080'"),
+        ({"proxy": "proxy.corp:3128"}, API_KEY, "'proxy' must be an http:// or https:// proxy URL"),
     ],
 )
 def test_bad_connection_refused_before_any_call(
@@ -255,9 +261,49 @@ def test_bad_connection_refused_before_any_call(
     assert emulator.count() == 0
 
 
-def test_missing_connection_is_named() -> None:
-    with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'"):
+def test_test_connection_makes_one_attempt_and_names_a_wrong_path(
+    emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 5: a connection test fails fast (no retries) and a 404 hints at the host or path."""
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_FLAKY", conn_json(emulator.url))
+    emulator.faults.script(["http_502", "http_502"])
+    ok, message = UISHook("uis_flaky").test_connection()
+    assert not ok
+    assert "HTTP 502" in message
+    assert emulator.count() == 1  # a task's hook would have retried up to 5 times
+
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_WRONG_PATH", conn_json(emulator.url.replace("/v2.0", "/v1")))
+    ok, message = UISHook("uis_wrong_path").test_connection()
+    assert not ok
+    assert "HTTP 404 from the API" in message
+    assert "wrong host or path?" in message
+
+
+def test_test_connection_to_a_closed_port_fails_at_the_first_refusal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_CLOSED", conn_json(f"http://127.0.0.1:{port}/v2.0"))
+    hook = UISHook("uis_closed")
+    retries: list[str] = []
+    monkeypatch.setattr("uis_provider.transport.sync.log.info", lambda *args: retries.append(str(args)))
+    ok, message = hook.test_connection()
+    assert not ok
+    assert "connection failed during get.account" in message
+    assert retries == []  # no "retry n/5" sleep was taken
+
+
+def test_missing_connection_is_named_with_the_ways_that_work_in_a_script() -> None:
+    """Issue 15 item 2: a plain script sees no metadata-DB connections; the error says what does work."""
+    with pytest.raises(UISConfigurationError, match="uis_conn_id='no_such_conn'") as caught:
         UISHook("no_such_conn").call("get.account")
+    message = str(caught.value)
+    assert "Inside an Airflow task" in message
+    assert "AIRFLOW_CONN_NO_SUCH_CONN" in message
+    assert "secrets backend" in message
+    assert "airflow connections get no_such_conn" in message
 
 
 def test_secrets_absent_from_logs_errors_and_repr(
@@ -300,7 +346,7 @@ def test_provider_info_matches_airflow_schema() -> None:
     conn = info["connection-types"][0]
     assert conn["connection-type"] == UISHook.conn_type
     assert conn["hook-class-name"] == f"{UISHook.__module__}.{UISHook.__qualname__}"
-    assert set(conn["conn-fields"]) == {"user_id", "timezone", "timeout"}
+    assert set(conn["conn-fields"]) == {"user_id", "timezone", "timeout", "ca_bundle", "verify", "proxy"}
     from importlib import import_module
 
     for section in ("hooks", "operators", "sensors", "triggers"):

@@ -13,7 +13,12 @@ from typing import Any
 import pendulum
 import pytest
 
-from uis_provider.exceptions import UISConfigurationError, UISPermissionError, UISTransportError
+from uis_provider.exceptions import (
+    UISConfigurationError,
+    UISInvalidParamsError,
+    UISPermissionError,
+    UISTransportError,
+)
 from uis_provider.operators.report import UISReportToStorageOperator, lineage_names, output_uri
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.protocol.retry import RetryPolicy
@@ -104,9 +109,9 @@ def test_prefetch_pages_reaches_the_hook_and_changes_neither_output_nor_calls(
     pools: list[int] = []
     real_pool = sync.FlowPool
 
-    def recording_pool(endpoint: str, workers: int) -> sync.FlowPool:
+    def recording_pool(endpoint: str, workers: int, *rest: Any) -> sync.FlowPool:
         pools.append(workers)
-        return real_pool(endpoint, workers)
+        return real_pool(endpoint, workers, *rest)
 
     monkeypatch.setattr(sync, "FlowPool", recording_pool)
     outputs, calls, workers = [], [], []
@@ -204,7 +209,11 @@ BAD_AT_EXECUTE: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = [
     ({}, {"data_interval_start": None, "data_interval_end": None}, "no data interval"),
     ({}, {**interval(4, days=0)}, "CronDataIntervalTimetable"),
     ({"date_from": "2026-01-05", "date_till": "2026-01-04"}, None, "date_from .* is after date_till"),
-    ({"date_from": "the day before yesterday"}, None, "date_from='the day before yesterday' is not a date-time"),
+    (
+        {"date_from": "the day before yesterday"},
+        None,
+        "date_from='the day before yesterday' is not a date this provider",
+    ),
     ({"date_till": "2026-13-45"}, None, "date_till"),
     ({"filter": {"field": "status", "operator": "equals", "value": "new"}}, None, "filter.operator='equals'"),
     (
@@ -369,3 +378,44 @@ def test_template_fields_cover_what_users_template() -> None:
     assert {"date_from", "date_till", "output_path", "filter", "fields", "user_id", "sort"} <= set(
         UISReportToStorageOperator.template_fields
     )
+
+
+def test_an_unknown_method_names_itself_and_the_known_report_methods(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path
+) -> None:
+    """Issue 15 item 6: not just 'Fix the request parameters'."""
+    op = UISReportToStorageOperator(
+        task_id="t",
+        method="get.call_report",
+        fields=["id", "start_time"],
+        output_path=str(tmp_path / "x.jsonl"),
+        date_from="2026-01-04",
+        date_till="2026-01-05",
+    )
+    with pytest.raises(UISInvalidParamsError) as caught:
+        op.execute({})
+    message = str(caught.value)
+    assert "The API has no method 'get.call_report'" in message
+    assert "get.calls_report, get.uploaded_calls" in message
+    assert "Fix the request parameters" not in message
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_unreachable_store_is_named_before_any_call(uis_conn: str, emulator: UISEmulator) -> None:
+    """Issue 15 item 4: ftp://127.0.0.1:<closed>/x.jsonl used to call get.account, then fail with a bare
+    ConnectionRefusedError, logging the URI without its host."""
+    import socket
+
+    from airflow.sdk import ObjectStoragePath
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    op = UISReportToStorageOperator(
+        task_id="t", method="get.calls_report", output_path=f"ftp://127.0.0.1:{port}/x.jsonl"
+    )
+    with pytest.raises(UISConfigurationError, match=f"cannot open the store 'ftp://127.0.0.1:{port}'") as caught:
+        op.execute(interval(4))
+    assert "ConnectionRefusedError" in str(caught.value)
+    assert emulator.count() == 0
+    assert output_uri(ObjectStoragePath("ftp://127.0.0.1:2121/dir/x.jsonl")) == "ftp://127.0.0.1:2121/dir/x.jsonl"

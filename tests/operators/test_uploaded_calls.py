@@ -66,3 +66,56 @@ def test_bad_report_id_fails_before_any_call(uis_conn: str, emulator: UISEmulato
     with pytest.raises(UISConfigurationError, match="report_id must be a positive whole number"):
         op.execute(day(21))
     assert emulator.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_till"),
+    [
+        ("04.01.2026", "05.01.2026"),
+        ("{{ data_interval_start.in_timezone('Europe/Moscow').strftime('%d.%m.%Y') }}", "2026-01-05"),
+        ("2026-01-04", "2026-01-05T00:00:00+03:00"),
+    ],
+)
+def test_a_dotted_day_is_that_day_never_month_first(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path, date_from: str, date_till: str
+) -> None:
+    """Issue 15 item 1: 04.01.2026 is 4 January (it used to be read as 1 April, succeeding with 0 records)."""
+    op = UISUploadedCallsToStorageOperator(
+        task_id="t", output_path=str(tmp_path / "day.jsonl"), date_from=date_from, date_till=date_till
+    )
+    context = day(4)
+    op.render_template_fields(context)
+    emulator.reset_log()
+    result = op.execute(context)
+    truth = emulator.records("2026-01-04", "2026-01-05")
+    assert result["records"] == len(truth) > 0
+    assert result["date_from"] == "2026-01-04T00:00:00+03:00"
+    assert result["date_till"] == "2026-01-05T00:00:00+03:00"
+    sent = [e["params"] for e in emulator.requests if e["method"] == "get.uploaded_calls"]
+    assert {(p["date_from"], p["date_till"]) for p in sent} == {("2026-01-04 00:00:00", "2026-01-05 00:00:00")}
+
+
+@pytest.mark.parametrize("date_from", ["01/04/2026", "2026/01/04", "4.1.2026", "20260104", ""])
+def test_an_ambiguous_date_fails_before_any_call(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path, date_from: str
+) -> None:
+    op = UISUploadedCallsToStorageOperator(
+        task_id="t", output_path=str(tmp_path / "day.jsonl"), date_from=date_from, date_till="2026-01-05"
+    )
+    with pytest.raises(UISConfigurationError, match=f"date_from={date_from!r}") as caught:
+        op.execute(day(4))
+    assert "2026-01-04" in str(caught.value)
+    assert emulator.count() == 0
+    assert not (tmp_path / "day.jsonl").exists()
+
+
+def test_explicit_equal_dates_say_the_window_is_empty(uis_conn: str, emulator: UISEmulator, tmp_path: Path) -> None:
+    """Issue 15 item 8: no talk of cron schedules when the user gave both ends."""
+    op = UISUploadedCallsToStorageOperator(
+        task_id="t", output_path=str(tmp_path / "day.jsonl"), date_from="2026-01-04", date_till="04.01.2026"
+    )
+    with pytest.raises(UISConfigurationError, match="is empty: date_from and date_till are the same") as caught:
+        op.execute(day(4))
+    assert "schedule" not in str(caught.value)
+    assert "cron" not in str(caught.value).lower()
+    assert emulator.count() == 0

@@ -373,3 +373,13 @@ def test_summary_lists_the_first_rows_and_counts_the_rest() -> None:
 
 def test_source_rows_carry_parse_errors_and_values() -> None:
     assert list(list_rows(["a"])) == [SourceRow(1, value="a")]
+
+
+def test_call_times_go_through_the_one_date_parser_and_are_sent_in_the_api_form() -> None:
+    """Issue 15 item 1: a day.month time from a Russian PBX export is that day, rewritten as the API's form."""
+    sent, problems = check_call(good_call(start_time="14.01.2026 10:00:00", finish_time="2026-01-14T10:03:20"))
+    assert problems == []
+    assert (sent["start_time"], sent["finish_time"]) == ("2026-01-14 10:00:00", "2026-01-14 10:03:20")
+    for value in ("01/14/2026 10:00:00", "2026/01/14 10:00:00", "4.1.2026 10:00:00", "14.01.2026"):
+        text = problems_of(good_call(start_time=value))
+        assert f"start_time={value!r}" in text

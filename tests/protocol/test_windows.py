@@ -43,10 +43,10 @@ def test_fractional_seconds_round_up_so_windows_tile() -> None:
     ("date_from", "date_till", "needle"),
     [
         ("2026-01-05", "2026-01-04", "after date_till"),
-        ("2026-01-05", "2026-01-05", "CronDataIntervalTimetable"),
-        ("yesterday-ish", "2026-01-05", "date_from='yesterday-ish' is not a date-time"),
+        ("2026-01-05", "2026-01-05", "is empty: date_from and date_till are the same moment"),
+        ("yesterday-ish", "2026-01-05", "date_from='yesterday-ish' is not a date this provider reads"),
         ("2026-01-05", 12345, "date_till must be a datetime"),
-        ("", "2026-01-05", "date_from is an empty string"),
+        ("", "2026-01-05", "date_from='' is an empty string"),
     ],
 )
 def test_bad_windows_are_refused_clearly(date_from: object, date_till: object, needle: str) -> None:

@@ -11,6 +11,8 @@ import importlib.util
 import ipaddress
 import json
 import pickle
+import select
+import socket
 import ssl
 import threading
 import time
@@ -478,7 +480,7 @@ def test_http_clients_verify_tls_by_default() -> None:
 
 TURN_OFF_ATTEMPTS = [
     pytest.param({}, {}, id="defaults"),
-    pytest.param({"verify": False, "verify_ssl": False, "ssl_verify": False, "insecure": True}, {}, id="extras"),
+    pytest.param({"verify_ssl": False, "ssl_verify": False, "insecure": True}, {}, id="extras"),
     pytest.param({}, {"CURL_CA_BUNDLE": "", "REQUESTS_CA_BUNDLE": "", "PYTHONHTTPSVERIFY": "0"}, id="environment"),
 ]
 
@@ -527,4 +529,125 @@ def test_the_same_server_is_reached_once_its_certificate_is_trusted(
                 await hook.aclose()
 
         assert asyncio.run(asyncio.wait_for(trigger_call(), 60))["data"]["name"] == "tls"
+        assert server.served == ["get.account", "get.account"]
+
+
+class ConnectProxy(LoopbackServer):
+    """A tiny HTTP CONNECT proxy on 127.0.0.1 that tunnels bytes and remembers every CONNECT target."""
+
+    def __init__(self) -> None:
+        targets = self.targets = []  # type: list[str]
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silence the access log."""
+
+            def do_CONNECT(self) -> None:
+                """Open the tunnel to the requested host:port and copy bytes both ways until one side closes."""
+                targets.append(self.path)
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=30)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                sides = [self.connection, upstream]
+                try:
+                    while True:
+                        readable, _, _ = select.select(sides, [], [], 30)
+                        if not readable:
+                            return
+                        for side in readable:
+                            chunk = side.recv(65536)
+                            if not chunk:
+                                return
+                            (upstream if side is self.connection else self.connection).sendall(chunk)
+                finally:
+                    upstream.close()
+                    self.close_connection = True
+
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+
+    @property
+    def proxy_url(self) -> str:
+        return self.url.removesuffix("/v2.0")
+
+
+async def _async_account(conn_id: str) -> dict[str, Any]:
+    hook = UISAsyncHook(conn_id, retry_policy=FAST)
+    try:
+        return await hook.call("get.account")
+    finally:
+        await hook.aclose()
+
+
+def both_transports(conn_id: str) -> list[str]:
+    """``get.account`` through the hook (requests) and the async hook (httpx): ``ok`` or the error, for each."""
+    outcomes = []
+    for call in (
+        lambda: UISHook(conn_id, retry_policy=FAST).call("get.account"),
+        lambda: asyncio.run(asyncio.wait_for(_async_account(conn_id), 60)),
+    ):
+        try:
+            outcomes.append("ok" if call()["data"]["name"] == "tls" else "wrong answer")
+        except UISError as exc:
+            outcomes.append(str(exc))
+    return outcomes
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"])
+def test_a_ca_from_the_environment_is_trusted_by_both_transports_alike(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """Issue 15 item 11: REQUESTS_CA_BUNDLE used to work for the hook only, SSL_CERT_FILE for the trigger only."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(self_signed[0]))
+    with TLSServer(*self_signed) as server:
+        set_conn(monkeypatch, "uis_tls", server.url)
+        assert both_transports("uis_tls") == ["ok", "ok"]
+
+
+def test_the_connection_ca_bundle_is_trusted_by_both_transports_and_named_when_missing(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    with TLSServer(*self_signed) as server:
+        set_conn(monkeypatch, "uis_plain", server.url)
+        refused = both_transports("uis_plain")
+        assert all("TLS handshake failed" in text and "extra 'ca_bundle'" in text for text in refused), refused
+        set_conn(monkeypatch, "uis_ca", server.url, ca_bundle=str(self_signed[0]))
+        assert both_transports("uis_ca") == ["ok", "ok"]
+        # the connection's bundle wins over an environment variable naming another CA
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(REPO / "pyproject.toml"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(REPO / "pyproject.toml"))
+        assert both_transports("uis_ca") == ["ok", "ok"]
+        assert server.served == ["get.account"] * 4
+
+
+def test_verify_false_is_honoured_by_both_transports_with_a_warning(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TLSServer(*self_signed) as server:
+        set_conn(monkeypatch, "uis_unverified", server.url, verify=False)
+        assert both_transports("uis_unverified") == ["ok", "ok"]
+    assert caplog.text.count("TLS certificate verification is OFF") >= 2
+
+
+def test_the_connection_proxy_carries_both_transports(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 item 11: one proxy setting for the extract and the trigger, over the environment's proxy."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{dead}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with TLSServer(*self_signed) as server, ConnectProxy() as proxy:
+        set_conn(monkeypatch, "uis_proxied", server.url, ca_bundle=str(self_signed[0]), proxy=proxy.proxy_url)
+        assert both_transports("uis_proxied") == ["ok", "ok"]
+        target = server.url.split("//")[1].split("/")[0]
+        assert proxy.targets == [target, target]
         assert server.served == ["get.account", "get.account"]

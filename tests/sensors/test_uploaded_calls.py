@@ -346,7 +346,7 @@ DEEP = {"filters": [{"filters": [{"field": "ext_id", "operator": "=", "value": "
         ({}, {}, "no data interval"),
         ({}, context(DAY, DAY), ZERO_WINDOW_HINT[:40]),
         ({"date_from": "2027-02-02", "date_till": "2027-02-01"}, {}, "swap them"),
-        ({"date_from": "yesterday", "date_till": "2027-02-01"}, {}, "not a date-time"),
+        ({"date_from": "yesterday", "date_till": "2027-02-01"}, {}, "date_from='yesterday' is not a date"),
     ],
 )
 def test_bad_input_fails_before_any_call(
@@ -377,3 +377,40 @@ def test_custom_pending_statuses_are_what_the_probe_counts(api: UISEmulator) -> 
     api.add_calls(2, local(DAY.add(hours=1)), local(DAY.add(hours=2)), status="not_processed")
     assert sensor().poke(context()).is_done
     assert not sensor(pending_statuses=["new", "in_process", "not_processed"]).poke(context())
+
+
+def test_empty_request_list_makes_no_call_even_without_a_timezone_extra(api: UISEmulator) -> None:
+    """Issue 15 item 7: ``uis_default`` has no ``timezone`` extra; the empty selection must not ask get.account."""
+    api.reset_log()
+    nothing = sensor(uis_conn_id="uis_default", ext_request_id=[]).poke(context())
+    assert nothing.is_done
+    assert nothing.xcom_value == {
+        "date_from": DAY.isoformat(),
+        "date_till": END.isoformat(),
+        "total": 0,
+        "statuses": {},
+        "error_codes": {},
+    }
+    assert api.count() == 0
+    with pytest.raises(UISConfigurationError, match="date_from='01/02/2027'"):
+        sensor(uis_conn_id="uis_default", ext_request_id=[], date_from="01/02/2027").poke(context())
+    assert api.count() == 0
+
+
+def test_dotted_dates_select_that_day_in_sensor_and_trigger(api: UISEmulator) -> None:
+    """Issue 15 item 1: the same parser in the sensor and its trigger; 01.02.2027 is 1 February."""
+    watcher = sensor(uis_conn_id="uis_tz", date_from="01.02.2027", date_till="02.02.2027")
+    selection = watcher.build_selection({})
+    assert (selection.window.start, selection.window.end) == (DAY, END)
+    trigger = UISUploadedCallsTrigger(
+        uis_conn_id="uis_tz", date_from="01.02.2027", date_till="02.02.2027 00:00", timezone=TZ
+    )
+    assert trigger.selection().window.api_params() == {
+        "date_from": "2027-02-01 00:00:00",
+        "date_till": "2027-02-02 00:00:00",
+    }
+    with pytest.raises(UISConfigurationError, match="date_from='2/1/2027'"):
+        UISUploadedCallsTrigger(
+            uis_conn_id="uis_tz", date_from="2/1/2027", date_till="2027-02-02", timezone=TZ
+        ).selection()
+    watcher.close()

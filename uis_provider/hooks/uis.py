@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future
@@ -24,6 +25,8 @@ from uis_provider.transport import sync
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
 DEFAULT_PREFETCH_PAGES = 4
+#: Seconds one request of :meth:`UISHook.test_connection` may take (less when the connection's ``timeout`` is).
+TEST_CONNECTION_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ class UISHook(BaseHook):
             raise missing from None
         if conn.password:
             _mask(conn.password)
-        return settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+        settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+        if settings.proxy_password:
+            _mask(settings.proxy_password)
+        return settings
 
     @cached_property
     def session(self) -> UISSession:
@@ -105,7 +111,7 @@ class UISHook(BaseHook):
     @cached_property
     def http(self) -> requests.Session:
         """The keep-alive HTTP session."""
-        return sync.new_http_session()
+        return sync.new_http_session(self.settings)
 
     def get_conn(self) -> UISSession:
         """The API session of this connection (Airflow's hook interface)."""
@@ -144,7 +150,11 @@ class UISHook(BaseHook):
         base = dict(params or {})
         first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
         workers = min(depth, paging.page_count(total, page_size) - 1)
-        with sync.FlowPool(self.settings.endpoint, workers) if workers else contextlib.nullcontext() as pool:
+        with (
+            sync.FlowPool(self.settings.endpoint, workers, self.settings)
+            if workers
+            else contextlib.nullcontext() as pool
+        ):
             feed = _PageFeed(
                 self.session,
                 method,
@@ -203,17 +213,27 @@ class UISHook(BaseHook):
         return self._timezone
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call (``get.account``); the API's own message on failure."""
+        """One cheap authenticated call (``get.account``), made once with a short timeout: a test fails fast.
+
+        Retries and the connection's long ``timeout`` are for tasks; a UI or CLI test answers within
+        :data:`TEST_CONNECTION_TIMEOUT` seconds per request (a login and the call) with the API's own message.
+        """
         try:
-            data = self.call("get.account").get("data")
+            settings = dataclasses.replace(self.settings, timeout=min(self.settings.timeout, TEST_CONNECTION_TIMEOUT))
+            session = UISSession(settings, policy=RetryPolicy(max_retries=0), on_secret=_mask)
+            http = sync.new_http_session(settings)
+            try:
+                data = sync.run(session.call("get.account"), http, settings.endpoint).get("data")
+                if session.logged_in:
+                    sync.run(session.logout(), http, settings.endpoint)
+            finally:
+                http.close()
             account = data[0] if isinstance(data, list) and data else data
             name = account.get("name") if isinstance(account, dict) else None
             zone = account.get("timezone") if isinstance(account, dict) else None
-            return True, f"Connected to {self.settings.endpoint}: account {name!r}, time zone {zone}"
+            return True, f"Connected to {settings.endpoint}: account {name!r}, time zone {zone}"
         except UISError as exc:
             return False, str(exc)
-        finally:
-            self.close()
 
     def close(self) -> None:
         """End a login session (``logout.user``) and the HTTP connection pool."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from airflow.sdk import BaseHook
 
-from uis_provider.protocol.auth import missing_connection, settings_for
+from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.transport import aio
@@ -60,36 +60,53 @@ class UISAsyncHook(BaseHook):
     async def get_session(self) -> UISSession:
         """The connection's API session (read once; its secrets are masked before anything can log them)."""
         if self._session is None:
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            try:
-                conn = await get_async_connection(self.uis_conn_id, hook=self)
-            except Exception as exc:
-                missing = missing_connection(self.uis_conn_id, exc)
-                if missing is None:
-                    raise
-                raise missing from None
+            conn = await self._connection()
             if conn.password:
                 await _amask(conn.password)
             settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
+            if settings.proxy_password:
+                await _amask(settings.proxy_password)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
         return self._session
+
+    async def _connection(self) -> Any:
+        """The connection, read asynchronously; under ``dag.test()`` also from the metadata DB (see below)."""
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        try:
+            return await get_async_connection(self.uis_conn_id, hook=self)
+        except Exception as exc:
+            missing = missing_connection(self.uis_conn_id, exc, in_trigger=True)
+            if missing is None:
+                raise
+            if not _inline_test_trigger():
+                raise missing from None
+        # dag.test() runs the trigger in-process, whose comms answer only synchronous requests (Airflow 3.3.2's
+        # InProcessSupervisorComms has no asend), so the async lookup misses metadata-DB connections. The sync
+        # lookup goes through the same comms; run it off the loop.
+        try:
+            return await asyncio.to_thread(self.get_connection, self.uis_conn_id)
+        except Exception as exc:
+            missing = missing_connection(self.uis_conn_id, exc, in_trigger=True)
+            if missing is None:
+                raise
+            raise missing from None
 
     async def _mask_new_secrets(self) -> None:
         while self._secrets_to_mask:
             await _amask(self._secrets_to_mask.pop())
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = aio.new_http_client()
+            self._http = aio.new_http_client(settings)
         return self._http
 
     async def run(self, flow: Generator[Effect, Reply | None, T]) -> T:
         """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value."""
         session = await self.get_session()
         try:
-            return await aio.run(flow, self._client(), session.settings.endpoint)
+            return await aio.run(flow, self._client(session.settings), session.settings.endpoint)
         finally:
             await self._mask_new_secrets()
 
@@ -111,3 +128,13 @@ class UISAsyncHook(BaseHook):
                     await asyncio.wait_for(logout, LOGOUT_TIMEOUT)
         finally:
             await http.aclose()
+
+
+def _inline_test_trigger() -> bool:
+    """True inside ``dag.test()``'s in-process trigger run: task comms are set but cannot send asynchronously."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and not hasattr(comms, "asend")

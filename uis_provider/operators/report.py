@@ -29,6 +29,7 @@ from uis_provider.protocol.methods import ReportMethod
 from uis_provider.protocol.params import optional_mapping, positive_int
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
+from uis_provider.storage.atomic import storage_uri
 from uis_provider.storage.formats import validate_column_kinds
 
 if TYPE_CHECKING:
@@ -39,12 +40,7 @@ NO_INTERVAL_MESSAGE = no_interval_message("to extract")
 
 def output_uri(path: ObjectStoragePath) -> str:
     """The written object's URI without a connection id: ``file:///abs/path`` or ``scheme://bucket/key``."""
-    protocol = path.protocol or "file"
-    if protocol in ("file", "local"):
-        return "file://" + path.path
-    if path.bucket:
-        return f"{protocol}://{path.bucket}/{path.key}"
-    return f"{protocol}://{path.path.lstrip('/')}"
+    return storage_uri(path)
 
 
 def lineage_names(endpoint: str, method: str, output: ObjectStoragePath) -> tuple[tuple[str, str], tuple[str, str]]:

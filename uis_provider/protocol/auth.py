@@ -1,8 +1,10 @@
-"""Connection settings of the ``uis`` connection type, read without IO from host/login/password/extra."""
+"""Connection settings of the ``uis`` connection type, read from host/login/password/extra without network IO."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +21,8 @@ KNOWN_HOSTS = {
     "Novofon": "https://dataapi-jsonrpc.novofon.ru/v2.0",
 }
 DEFAULT_TIMEOUT = 60.0
+#: Environment variables naming a CA file, in the order they are honoured when the connection sets none.
+CA_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,37 @@ class ConnectionSettings:
     user_id: int | None = None
     timezone: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    #: A PEM file of the CA(s) to trust for ``https://`` hosts instead of the default bundle (private CA, proxy).
+    ca_bundle: str | None = None
+    #: Whether TLS certificates are verified (on unless the connection says ``verify: false``).
+    verify: bool = True
+    #: An ``http(s)://[user:password@]host:port`` proxy every request goes through (also ``https://`` ones).
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def uses_session(self) -> bool:
         """True for login/password auth (a session token that expires and can be renewed)."""
         return bool(self.login)
+
+    @property
+    def proxy_password(self) -> str | None:
+        """The password in the proxy URL, if any (a secret to mask)."""
+        return urlsplit(self.proxy).password if self.proxy else None
+
+    def tls_trust(self, environ: Mapping[str, str]) -> bool | str:
+        """What both transports verify certificates against: ``False`` (off), a CA file, or ``True`` (defaults).
+
+        The connection's ``ca_bundle`` wins; without it the first non-empty of ``REQUESTS_CA_BUNDLE``,
+        ``CURL_CA_BUNDLE`` and ``SSL_CERT_FILE`` in ``environ``, so requests and httpx trust the same CAs.
+        """
+        if not self.verify:
+            return False
+        if self.ca_bundle:
+            return self.ca_bundle
+        for name in CA_ENVIRONMENT:
+            if environ.get(name):
+                return environ[name]
+        return True
 
     def __repr__(self) -> str:
         mode = "login/password" if self.uses_session else "api key"
@@ -109,6 +139,8 @@ def settings_from_connection(
             raise UISConfigurationError(
                 f"connection extra 'timeout' must be a positive number of seconds, got {timeout_raw!r}"
             )
+    verify = _verify_option(options.get("verify", True))
+    ca_bundle = _ca_bundle_option(options.get("ca_bundle"), verify)
     return ConnectionSettings(
         endpoint=normalize_endpoint(host),
         login=(login or None),
@@ -116,16 +148,80 @@ def settings_from_connection(
         user_id=user_id,
         timezone=str(timezone) if timezone else None,
         timeout=timeout,
+        ca_bundle=ca_bundle,
+        verify=verify,
+        proxy=_proxy_option(options.get("proxy")),
     )
 
 
-def missing_connection(conn_id: str, error: Exception) -> UISConfigurationError | None:
-    """The configuration error for a connection lookup that found nothing; ``None`` when ``error`` is another failure."""
+def _verify_option(value: Any) -> bool:
+    """The ``verify`` extra: true/false (as JSON or text); anything else is refused rather than guessed."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise UISConfigurationError(
+        f"connection extra 'verify' must be true or false, got {value!r}; to trust a private CA keep it true and "
+        "set 'ca_bundle' to the CA's PEM file"
+    )
+
+
+def _ca_bundle_option(value: Any, verify: bool) -> str | None:
+    """The ``ca_bundle`` extra: the path of a readable PEM file on this machine."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise UISConfigurationError(
+            f"connection extra 'ca_bundle' must be the absolute path of a PEM file with the CA certificate(s) to "
+            f"trust, got {value!r}"
+        )
+    if not verify:
+        raise UISConfigurationError(
+            "connection extras 'ca_bundle' and 'verify': false contradict each other; drop 'verify' to verify "
+            "certificates against the CA bundle"
+        )
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise UISConfigurationError(
+            f"connection extra 'ca_bundle' {value!r} is not a readable file on this machine; every worker and the "
+            "triggerer need the CA file at that path"
+        )
+    return value
+
+
+def _proxy_option(value: Any) -> str | None:
+    """The ``proxy`` extra: an ``http://`` or ``https://`` proxy URL with a host and port."""
+    if value in (None, ""):
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if parts else repr(value)
+        raise UISConfigurationError(
+            f"connection extra 'proxy' must be an http:// or https:// proxy URL such as "
+            f"http://proxy.corp.example:3128, got {shown!r}"
+        )
+    return value.strip()
+
+
+def missing_connection(conn_id: str, error: Exception, *, in_trigger: bool = False) -> UISConfigurationError | None:
+    """The configuration error for a connection lookup that found nothing; ``None`` when ``error`` is another failure.
+
+    Airflow 3 gives code outside a task (a plain script, a notebook) no connections from the metadata DB, although
+    ``airflow connections get`` shows them: the message names the ways that work.
+    """
     if type(error).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
         return None
+    env = f"AIRFLOW_CONN_{conn_id.upper()}"
+    where = (
+        "The triggerer looks connections up in the metadata DB, in secrets backends and in its own environment "
+        f"({env}); create it there"
+        if in_trigger
+        else "Inside an Airflow task every connection is found (UI: Admin > Connections, or `airflow connections "
+        "add`). A plain Python script outside a task sees no metadata-DB connections in Airflow 3 (even when "
+        f"`airflow connections get {conn_id}` shows it): give the script the connection as the environment "
+        f"variable {env} (its JSON or URI), or through a secrets backend"
+    )
     return UISConfigurationError(
-        f"uis_conn_id={conn_id!r}: no such Airflow connection. Create a connection of type 'uis' "
-        f"(UI: Admin > Connections, or AIRFLOW_CONN_{conn_id.upper()})"
+        f"uis_conn_id={conn_id!r}: no such Airflow connection here. Create a connection of type 'uis'. {where}"
     )
 
 

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 JSONRPC_VERSION = "2.0"
 CONTENT_TYPE = "application/json; charset=UTF-8"
+WRONG_URL_HINT = (
+    ": nothing answers JSON-RPC at this URL — wrong host or path? The connection's host must be the API base URL "
+    "with its version, e.g. https://dataapi.uiscom.ru/v2.0"
+)
 
 
 def _stdlib_decode(body: bytes | bytearray | mmap.mmap) -> Any:
@@ -150,8 +154,9 @@ def parse_response(
     """
     if http_status != 200:
         retryable = http_status >= 500 or http_status == 429
+        hint = WRONG_URL_HINT if http_status in (404, 405) else ""
         raise UISTransportError(
-            f"HTTP {http_status} from the API", retryable=retryable, http_status=http_status, method=method
+            f"HTTP {http_status} from the API{hint}", retryable=retryable, http_status=http_status, method=method
         )
     try:
         payload = _payload(body) if defer_data else decode_json(body)

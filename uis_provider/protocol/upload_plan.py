@@ -11,7 +11,6 @@ the same task run.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import json
 import re
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.dates import parse_local_time
 
 #: Calls one ``upload.calls`` request may carry (the newest docs; older copies say 500).
 MAX_BATCH_CALLS = 50
@@ -52,7 +52,6 @@ JSON_FIELDS = ("callback", "tags", "wav_records", "mp3_records")
 CALL_FIELDS = (*STRING_FIELDS, *BOOL_FIELDS, *INT_FIELDS, "comment", *JSON_FIELDS)
 
 _E164 = re.compile(r"[0-9]{11,15}")
-_API_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _CSV_INT = re.compile(r"[+-]?[0-9]+")
 _CSV_TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _CSV_FALSE = frozenset({"false", "0", "no", "n", "f"})
@@ -257,15 +256,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _parse_api_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not _API_TIME.fullmatch(value):
-        return None
-    try:
-        return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-
-
 def _without_nulls(value: Any) -> Any:
     """A dict without its ``None`` members (the API reads a missing member and ``null`` alike)."""
     if isinstance(value, dict):
@@ -358,19 +348,19 @@ def _check_tags(raw: Any) -> list[str]:
 
 
 def _check_times(call: dict[str, Any]) -> list[str]:
+    """Problems of the call's times; valid ones are rewritten in the API's form (``14.01.2026 10:03:11`` too)."""
     problems: list[str] = []
-    moments: dict[str, dt.datetime] = {}
+    moments: dict[str, str] = {}
     for name in ("start_time", "finish_time"):
         if name not in call:
             continue
-        moment = _parse_api_time(call[name])
-        if moment is None:
+        try:
+            moments[name] = call[name] = parse_local_time(call[name], name)
+        except UISConfigurationError as exc:
             problems.append(
-                f"{name} must be 'YYYY-MM-DD hh:mm:ss' in the account's time zone (no T, no zone), "
-                f"got {_shown(call[name])}"
+                f"{name} must be 'YYYY-MM-DD hh:mm:ss' in the account's time zone (no zone; 'DD.MM.YYYY hh:mm:ss' "
+                f"also works): {exc.message}"
             )
-        else:
-            moments[name] = moment
     if len(moments) == 2 and moments["finish_time"] < moments["start_time"]:
         problems.append(f"finish_time {call['finish_time']} is before start_time {call['start_time']}")
     return problems

@@ -291,9 +291,14 @@ def _checked_records(result: dict[str, Any], offset: int, total: int, size: int)
 
 def build_summary(selection: UploadSelection, counts: UploadCounts) -> dict[str, Any]:
     """The done summary pushed to XCom: the window, the total, counts per status and per ``error_code``."""
+    return counts_summary(selection.window.start.isoformat(), selection.window.end.isoformat(), counts)
+
+
+def counts_summary(date_from: str, date_till: str, counts: UploadCounts) -> dict[str, Any]:
+    """:func:`build_summary` for window bounds given as ISO text (also when no account time zone is known)."""
     return {
-        "date_from": selection.window.start.isoformat(),
-        "date_till": selection.window.end.isoformat(),
+        "date_from": date_from,
+        "date_till": date_till,
         "total": counts.total,
         "statuses": dict(sorted(counts.statuses.items())),
         "error_codes": dict(sorted(counts.error_codes.items())),

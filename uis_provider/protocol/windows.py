@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,41 +16,15 @@ from typing import Any
 import pendulum
 
 from uis_provider.exceptions import UISConfigurationError, UISTransportError
+from uis_provider.protocol.dates import API_FORMAT, API_TIME, parse_when
 
-API_FORMAT = "%Y-%m-%d %H:%M:%S"
-API_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+__all__ = ["API_FORMAT", "API_TIME", "Window", "parse_when", "to_api"]
+
 ZERO_WINDOW_HINT = (
     "Airflow 3 cron strings (schedule='@daily') make CronTriggerTimetable runs whose data interval has zero "
     "length; schedule the DAG with CronDataIntervalTimetable('0 0 * * *', timezone=...) or "
     "DeltaDataIntervalTimetable, or pass date_from/date_till explicitly"
 )
-
-
-def parse_when(value: Any, parameter: str) -> dt.datetime:
-    """Parse a datetime, date or ISO-8601 string; naive results stay naive (they mean the account's time zone)."""
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise UISConfigurationError(f"{parameter} is an empty string; give an ISO date-time like 2026-01-04")
-        try:
-            parsed = pendulum.parse(text, strict=False, exact=True, tz=None)
-        except Exception:
-            parsed = None
-        if isinstance(parsed, dt.datetime):
-            return parsed
-        if isinstance(parsed, dt.date):
-            return dt.datetime(parsed.year, parsed.month, parsed.day)
-        raise UISConfigurationError(
-            f"{parameter}={value!r} is not a date-time; use ISO 8601 such as '2026-01-04', "
-            f"'2026-01-04 00:00:00' or '2026-01-04T00:00:00+03:00'"
-        )
-    raise UISConfigurationError(
-        f"{parameter} must be a datetime, a date or an ISO-8601 string, got {type(value).__name__} {value!r}"
-    )
 
 
 def localize(value: dt.datetime, timezone: str) -> pendulum.DateTime:
@@ -180,8 +153,14 @@ class Window:
         return iter((self.start, self.end))
 
 
-def check_order(start: dt.datetime, end: dt.datetime) -> None:
-    """Refuse a reversed or empty window with a message that says what to do."""
+EXPLICIT_EMPTY_HINT = (
+    "date_from and date_till are the same moment, so the half-open window [date_from, date_till) holds nothing; "
+    "give a date_till after date_from (for one day: date_from='2026-01-04', date_till='2026-01-05')"
+)
+
+
+def check_order(start: dt.datetime, end: dt.datetime, *, empty_hint: str = EXPLICIT_EMPTY_HINT) -> None:
+    """Refuse a reversed or empty window with a message that says what to do (``empty_hint`` says why it is empty)."""
     low, high = _instant(start), _instant(end)
     if low > high:
         raise UISConfigurationError(
@@ -189,7 +168,7 @@ def check_order(start: dt.datetime, end: dt.datetime) -> None:
             "is [date_from, date_till)"
         )
     if low == high:
-        raise UISConfigurationError(f"the window [{start.isoformat()}, {end.isoformat()}) is empty. {ZERO_WINDOW_HINT}")
+        raise UISConfigurationError(f"the window [{start.isoformat()}, {end.isoformat()}) is empty: {empty_hint}")
 
 
 def _instant(value: dt.datetime) -> dt.datetime:
@@ -210,17 +189,21 @@ def task_window_bounds(
 ) -> tuple[dt.datetime, dt.datetime]:
     """A task's window ends: ``date_from``/``date_till`` when given, else the run's data interval; parsed and
     checked for order as far as possible before the account's time zone is known (no API call)."""
-    start_value = date_from if date_from not in (None, "") else interval_start
-    end_value = date_till if date_till not in (None, "") else interval_end
+    start_value = date_from if date_from is not None else interval_start
+    end_value = date_till if date_till is not None else interval_end
     if start_value is None or end_value is None:
         raise UISConfigurationError(no_interval_message(purpose))
     start = parse_when(start_value, "date_from")
     end = parse_when(end_value, "date_till")
-    check_order_if_comparable(start, end)
+    from_interval = date_from is None and date_till is None
+    hint = f"the run's data interval has zero length. {ZERO_WINDOW_HINT}" if from_interval else EXPLICIT_EMPTY_HINT
+    check_order_if_comparable(start, end, empty_hint=hint)
     return start, end
 
 
-def check_order_if_comparable(date_from: dt.datetime, date_till: dt.datetime) -> None:
+def check_order_if_comparable(
+    date_from: dt.datetime, date_till: dt.datetime, *, empty_hint: str = EXPLICIT_EMPTY_HINT
+) -> None:
     """Check the order before the time zone is known, when both ends are naive or both aware."""
     if (date_from.tzinfo is None) == (date_till.tzinfo is None):
-        check_order(date_from, date_till)
+        check_order(date_from, date_till, empty_hint=empty_hint)

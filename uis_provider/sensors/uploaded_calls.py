@@ -20,7 +20,7 @@ from uis_provider.protocol.upload_status import (
     Outcome,
     UploadCounts,
     UploadSelection,
-    build_summary,
+    counts_summary,
     poke_flow,
     probe_filter,
     selection_filter,
@@ -130,6 +130,23 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             page_size=self.page_size,
         )
 
+    def _nothing_uploaded(self, context: Context) -> PokeReturnValue:
+        """Done without any API call: ``ext_request_id=[]`` selects no upload (every parameter is still checked).
+
+        The summary's window is in the connection's ``timezone`` extra when it is set; otherwise the bounds are
+        shown as given (asking ``get.account`` for the zone would be the call an empty selection must not make).
+        """
+        start, end = self.window_bounds(context)
+        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
+        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
+        optional_user_id(self.user_id)
+        timezone = self.hook.settings.timezone
+        if timezone:
+            window = Window.build(start, end, timezone)
+            start, end = window.start, window.end
+        self.log.info("ext_request_id is an empty list: no upload request to wait for")
+        return self._finish(counts_summary(start.isoformat(), end.isoformat(), UploadCounts()), None)
+
     def execute(self, context: Context) -> Any:
         """Poke until done (or reschedule, or defer after one poke); always end the API session on the way out."""
         self._started = time.monotonic()
@@ -140,10 +157,9 @@ class UISUploadedCallsSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the uploads: one API call while any is pending, plus a summary pass once they are done."""
-        selection = self.build_selection(context)
         if isinstance(self.ext_request_id, (list, tuple)) and not self.ext_request_id:
-            self.log.info("ext_request_id is an empty list: no upload request to wait for")
-            return self._finish(build_summary(selection, UploadCounts()), None)
+            return self._nothing_uploaded(context)
+        selection = self.build_selection(context)
         hook = self.hook
         outcome: Outcome = sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
         if outcome["state"] == "pending":

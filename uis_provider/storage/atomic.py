@@ -97,9 +97,36 @@ def to_storage_path(
         path = uri if conn_id is None or conn_id == uri.conn_id else ObjectStoragePath(uri, conn_id=conn_id)
     else:
         path = ObjectStoragePath(text, conn_id=conn_id)
-    if path.protocol not in LOCAL_PROTOCOLS and not path.key:
-        raise _invalid(text, "the URI names a bucket but no object key", parameter)
+    if path.protocol not in LOCAL_PROTOCOLS:
+        if not path.key:
+            raise _invalid(text, "the URI names a bucket but no object key", parameter)
+        _check_store(path, text, parameter)
     return path
+
+
+def _check_store(path: ObjectStoragePath, text: str, parameter: str) -> None:
+    """Open the store's filesystem now, so an unsupported or unreachable store is named before any API call."""
+    try:
+        filesystem_of(path)
+    except Exception as exc:
+        raise ValueError(
+            f"{parameter} {_redacted(text)!r}: cannot open the store {storage_uri(path).rsplit('/', 1)[0]!r} "
+            f"({type(exc).__name__}: {exc}). Check the URI's scheme and host, its connection, and that the store "
+            "is reachable from the worker"
+        ) from None
+
+
+def storage_uri(path: ObjectStoragePath) -> str:
+    """The object's URI without a connection id: ``file:///abs/path``, ``s3://bucket/key``, ``ftp://host:port/path``."""
+    protocol = path.protocol or "file"
+    if protocol in LOCAL_PROTOCOLS:
+        return "file://" + path.path
+    if path.bucket:
+        return f"{protocol}://{path.bucket}/{path.key}"
+    options = path.storage_options or {}
+    host = options.get("host")
+    netloc = f"{host}:{options['port']}" if host and options.get("port") else str(host or "")
+    return f"{protocol}://{netloc}/{path.path.lstrip('/')}" if netloc else f"{protocol}://{path.path.lstrip('/')}"
 
 
 def _temp_pattern(name: str) -> re.Pattern[str]:
@@ -223,11 +250,7 @@ def _report_lineage(target: ObjectStoragePath) -> None:
     if not plugins_manager.get_hook_lineage_readers_plugins():
         return
 
-    if target.protocol in LOCAL_PROTOCOLS:
-        uri = f"file://{target.path}"
-    else:
-        uri = f"{target.protocol}://{target.path.lstrip('/')}"
-    get_hook_lineage_collector().add_output_asset(context=target, uri=uri)
+    get_hook_lineage_collector().add_output_asset(context=target, uri=storage_uri(target))
 
 
 @contextmanager

@@ -4,24 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections.abc import Generator
 from typing import TypeVar
 
 import httpx
 
+from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
-from uis_provider.transport.sync import MAX_BODY_BYTES, declared_too_large, oversized, tls_refused
+from uis_provider.transport.sync import (
+    MAX_BODY_BYTES,
+    declared_too_large,
+    oversized,
+    tls_refused,
+    warn_if_unverified,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """An async HTTP client with TLS verification on; timeouts come per request from the flow."""
-    return httpx.AsyncClient(headers={"Content-Type": CONTENT_TYPE, "Accept": "application/json"})
+def new_http_client(settings: ConnectionSettings | None = None) -> httpx.AsyncClient:
+    """An async HTTP client trusting the same CAs and using the same proxy as the sync transport.
+
+    Verification is on unless the connection says ``verify: false``; timeouts come per request from the flow.
+    """
+    headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
+    if settings is None:
+        return httpx.AsyncClient(headers=headers)
+    trust = settings.tls_trust(os.environ)
+    verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=trust) if isinstance(trust, str) else trust
+    warn_if_unverified(settings)
+    return httpx.AsyncClient(headers=headers, verify=verify, proxy=settings.proxy or None)
 
 
 async def post(http: httpx.AsyncClient, endpoint: str, effect: Send) -> Reply:

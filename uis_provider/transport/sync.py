@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import os
 import threading
 import time
 from collections.abc import Generator
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
 
@@ -58,23 +60,49 @@ def tls_refused(method: str, error: BaseException) -> Reply:
     """The permanent failure of a TLS handshake refused (an untrusted certificate does not become trusted on retry)."""
     return Reply(
         failure=f"TLS handshake failed during {method} ({type(error).__name__}): the server's certificate is not "
-        "trusted or does not match the host; fix the connection's host, or trust its CA (REQUESTS_CA_BUNDLE, "
-        "SSL_CERT_FILE)",
+        "trusted or does not match the host. Fix the connection's host, or trust its CA: set the connection's "
+        "'CA bundle' field (extra 'ca_bundle') to the PEM file of the CA that signed it (behind a TLS-inspecting "
+        "proxy: the proxy's CA)",
         permanent=True,
     )
 
 
-def new_http_session() -> requests.Session:
-    """A ``requests`` session with keep-alive; TLS verification stays on (there is no option to turn it off)."""
+def warn_if_unverified(settings: ConnectionSettings | None) -> None:
+    """Say so in the log whenever a client is made for a connection with ``verify: false``."""
+    if settings is not None and not settings.verify and settings.endpoint.startswith("https://"):
+        log.warning(
+            "UIS: TLS certificate verification is OFF for %s (connection extra verify=false)", settings.endpoint
+        )
+
+
+def new_http_session(settings: ConnectionSettings | None = None) -> requests.Session:
+    """A ``requests`` session with keep-alive, trusting the CAs and using the proxy of ``settings``.
+
+    Verification is on unless the connection says ``verify: false``; :meth:`ConnectionSettings.tls_trust` decides
+    the CA file, the same one the async transport uses.
+    """
     http = requests.Session()
     http.headers.update({"Content-Type": CONTENT_TYPE, "Accept": "application/json"})
+    if settings is not None:
+        http.verify = settings.tls_trust(os.environ)
+        if settings.proxy:
+            http.proxies = {"http": settings.proxy, "https": settings.proxy}
+        warn_if_unverified(settings)
     return http
 
 
 def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
     """POST one request; network failures become a :class:`Reply` with ``failure`` set, never an exception."""
     try:
-        with http.post(endpoint, data=effect.body, timeout=effect.timeout, stream=True) as response:
+        # verify and proxies per request: requests would otherwise let REQUESTS_CA_BUNDLE / HTTPS_PROXY override them
+        with http.post(
+            endpoint,
+            data=effect.body,
+            timeout=effect.timeout,
+            stream=True,
+            verify=http.verify,
+            proxies=http.proxies,
+        ) as response:
             if declared_too_large(response.headers):
                 return Reply(failure=oversized(effect.method))
             length = _mappable_length(response.headers)
@@ -164,10 +192,11 @@ class FlowPool:
     flows not yet finished, waits for the threads and closes their sessions.
     """
 
-    def __init__(self, endpoint: str, workers: int) -> None:
+    def __init__(self, endpoint: str, workers: int, settings: ConnectionSettings | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._endpoint = endpoint
+        self._settings = settings
         self._cancel = threading.Event()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -184,7 +213,7 @@ class FlowPool:
     def _http(self) -> requests.Session:
         http: requests.Session | None = getattr(self._local, "http", None)
         if http is None:
-            http = new_http_session()
+            http = new_http_session(self._settings)
             self._local.http = http
             with self._sessions_lock:
                 self._sessions.append(http)
