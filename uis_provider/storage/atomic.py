@@ -115,7 +115,7 @@ def _remove_unlocked(directory: str, matches: Callable[[str], bool]) -> list[str
     Files this process may not open or delete (another user's, in a shared temp dir) are left alone. On a
     filesystem without flock every match counts as stale. Returns the removed paths.
     """
-    removed = []
+    removed: list[str] = []
     try:
         with os.scandir(directory) as entries:
             candidates = [e.path for e in entries if matches(e.name) and e.is_file(follow_symlinks=False)]
@@ -149,7 +149,8 @@ def remove_stale_temps(directory: str, name: str) -> list[str]:
     A writer holds an exclusive ``flock`` on its temp file until it is renamed, so a temp that can be locked
     belongs to a dead process. Returns the removed paths.
     """
-    return _remove_unlocked(directory, _temp_pattern(name).fullmatch)
+    pattern = _temp_pattern(name)
+    return _remove_unlocked(directory, lambda entry: pattern.fullmatch(entry) is not None)
 
 
 def remove_stale_spools(directory: str) -> list[str]:
