@@ -8,7 +8,7 @@ worker`` nodes. Outputs go to S3 only, so nothing relies on a filesystem the wor
 1. a backfill of ``CONTENDED_DAYS`` Moscow days with ``ACTIVE_RUNS`` active runs, against a minute budget that is
    shorter than the load: every run succeeds on its first try, every day's object holds exactly the emulator's calls
    of that day, none twice; the points used and the refusals met are reported;
-2. a second backfill during which one worker's whole process group is SIGKILLed while its extracts spool: the
+2. a second backfill during which one worker and all its processes are SIGKILLed while its extracts spool: the
    scheduler finds the lost task instances (short heartbeat timeout), they are retried on the other worker, the
    objects are exact and no partial or stray object exists; the killed spools are gone at the end (removed by later
    extracts: their owner is dead);
@@ -241,9 +241,12 @@ def check_outputs(ctx: Context, s3: S3, api: UISEmulator, days: list[date]) -> l
     return counts
 
 
-def check_no_stray_objects(s3: S3, days: list[date]) -> int:
-    """The bucket holds exactly one object per backfilled day under the output prefix: no partial or temp object."""
-    expected = {object_key("uploaded_calls", day) for day in days}
+def check_no_stray_objects(stack: AirflowStack, s3: S3) -> int:
+    """The output prefix holds one object per run of the DAG and nothing else: no partial or temp object.
+
+    Runs besides the backfills count too: on unpause the scheduler runs the latest interval (``catchup=False``).
+    """
+    expected = {object_key("uploaded_calls", day_of(run)) for run in all_runs(stack, DAILY)}
     keys = set(s3.keys(f"{PREFIX}/uploaded_calls/"))
     stray = sorted(keys - expected)
     if stray:
@@ -269,7 +272,7 @@ def step_contended_backfill(
     wait_backfill(stack, days, sampler, timeout=900)
     elapsed = time.monotonic() - started
     counts = check_outputs(ctx, s3, api, days)
-    check_no_stray_objects(s3, days)
+    check_no_stray_objects(stack, s3)
     tis = [ti for ti in task_instances(stack, DAILY) if ti["run_id"].startswith("backfill__")]
     retried = sorted(ti["run_id"] for ti in tis if ti["try_number"] != 1)
     if retried:
@@ -291,18 +294,27 @@ def step_contended_backfill(
     )
 
 
-def _pgid(pid: int) -> int | None:
+def _session(pid: int) -> int | None:
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[2])
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[3])
     except (FileNotFoundError, IndexError, ValueError):
         return None
 
 
-def processes_in_group(pgid: int) -> list[int]:
-    """Every live pid whose process group is ``pgid``."""
-    return [
-        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and _pgid(int(entry.name)) == pgid
-    ]
+def processes_in_session(sid: int) -> list[int]:
+    """Every live pid of session ``sid``: a worker, its pool, the supervisors and the task runners, which Airflow
+    puts in process groups of their own (so killing the worker's group alone would leave them running)."""
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if _session(pid) == sid]
+
+
+def kill_session(sid: int) -> list[int]:
+    """SIGKILL every process of session ``sid`` at once, as when its machine dies; the pids killed."""
+    pids = processes_in_session(sid)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def open_spools(pids: list[int], spool_dir: Path) -> dict[int, set[str]]:
@@ -324,27 +336,26 @@ def spools(spool_dir: Path) -> set[str]:
 
 
 def step_kill_worker(ctx: Context, stack: AirflowStack, api: UISEmulator, s3: S3, spool_dir: Path) -> None:
-    """Step 3: SIGKILL one worker's process group while its extracts spool; retried on the other worker, exact."""
+    """Step 3: SIGKILL one worker and its processes while its extracts spool; retried on the other worker, exact."""
     first_day = HISTORY_START + timedelta(days=CONTENDED_DAYS)
     days = backfill(stack, first_day, first_day + timedelta(days=KILL_DAYS - 1))
     victim = stack.process(f"worker-{WORKERS[0].partition('@')[0]}")
     survivor = stack.process(f"worker-{WORKERS[1].partition('@')[0]}")
 
     def spooling() -> dict[int, set[str]] | None:
-        held = open_spools(processes_in_group(victim.pid), spool_dir)
-        return held if len(held) >= 2 else None
+        held = open_spools(processes_in_session(victim.pid), spool_dir)
+        return held or None
 
-    held = wait_for(f"{victim.name} to spool two extracts at once", spooling, timeout=300, interval=0.1)
-    group = processes_in_group(victim.pid)
+    held = wait_for(f"{victim.name} to spool an extract", spooling, timeout=300, interval=0.1)
     running = [ti for ti in task_instances(stack, DAILY) if ti["state"] == "running"]
-    os.killpg(victim.pid, signal.SIGKILL)
+    group = kill_session(victim.pid)
     victim.popen.wait(timeout=30)
     killed_at = time.monotonic()
     left = spools(spool_dir)
     killed_spools = set().union(*held.values())
-    log.info("SIGKILLed %s (group %d: %d processes) holding spools %s", victim.name, victim.pid, len(group), held)
+    log.info("SIGKILLed %s (session %d: %d processes) holding spools %s", victim.name, victim.pid, len(group), held)
     stack.processes.remove(victim)
-    wait_for("the killed group to be gone", lambda: None if processes_in_group(victim.pid) else True, timeout=30)
+    wait_for("the killed processes to be gone", lambda: None if processes_in_session(victim.pid) else True, 30)
     if not killed_spools <= left:
         raise E2EFailure(f"spools {sorted(killed_spools - left)} vanished at the kill: the check proves nothing")
     lost = sorted(ti["run_id"] for ti in running if ti.get("pid") in group)
@@ -352,18 +363,18 @@ def step_kill_worker(ctx: Context, stack: AirflowStack, api: UISEmulator, s3: S3
     runs = wait_backfill(stack, days, Sampler(), timeout=600)
     recovered_after = time.monotonic() - killed_at
     counts = check_outputs(ctx, s3, api, days)
-    objects = check_no_stray_objects(s3, [HISTORY_START + timedelta(days=n) for n in range(CONTENDED_DAYS)] + days)
+    objects = check_no_stray_objects(stack, s3)
     tis = {ti["run_id"]: ti for ti in task_instances(stack, DAILY) if ti["run_id"] in {r["dag_run_id"] for r in runs}}
     retried = sorted(run_id for run_id, ti in tis.items() if ti["try_number"] > 1)
     if not lost:
-        raise E2EFailure(f"no running task instance had its pid in the killed group {group}: {running}")
+        raise E2EFailure(f"no running task instance had its pid among the killed {group}: {running}")
     if set(lost) - set(retried):
         raise E2EFailure(f"task instances lost with the worker were not retried: {sorted(set(lost) - set(retried))}")
     stale = killed_spools & spools(spool_dir)
     if stale:
         raise E2EFailure(f"spools of killed tasks are still in {spool_dir}: {sorted(stale)}")
     ctx.note(
-        f"SIGKILL of {victim.name}'s process group ({len(group)} processes) while it spooled {len(killed_spools)} "
+        f"SIGKILL of {victim.name} and every process it started ({len(group)}) while it spooled {len(killed_spools)} "
         f"extracts: {len(lost)} lost task instances found and retried on {survivor.name} (all {len(days)} runs "
         f"succeeded {recovered_after:.0f} s after the kill; {len(retried)} runs took a 2nd try); {sum(counts)} "
         f"calls exact; bucket holds exactly {objects} objects; the killed spools were removed by later extracts"
@@ -402,11 +413,13 @@ def workdir_for(args: argparse.Namespace) -> Iterator[Path]:
 def main(argv: list[str] | None = None) -> int:
     """Run every step; stop every process whatever happens; print the report; 0 only if all checks passed."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--airflow-version", default="3.3.2", help="apache-airflow to install next to the wheel")
     parser.add_argument("--workdir", type=Path, help="work directory (default: a new one under .e2e/)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory after a successful run")
+    parser.add_argument("--venv", type=Path, help="reuse a venv a former run installed (skips the build)")
     parser.add_argument("--minute-points", type=int, default=MINUTE_POINTS, help="the emulator's minute budget")
     parser.add_argument("--minute-window", type=float, default=MINUTE_WINDOW, help="its 'minute', in seconds")
     args = parser.parse_args(argv)
@@ -433,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         postgres, redis, s3 = Postgres(logs), Redis(logs), S3()
         stack: AirflowStack | None = None
         try:
-            venv = step_install(ctx, args.airflow_version, extras=("s3", "e2e-distributed"))
+            venv = args.venv or step_install(ctx, args.airflow_version, extras=("s3", "e2e-distributed"))
             api.start()
             postgres.start()
             redis.start()
@@ -451,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
                     "AIRFLOW__CORE__PARALLELISM": str(ACTIVE_RUNS),
                     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url,
                     "AIRFLOW__CELERY__BROKER_URL": redis.url,
-                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.url.replace('+psycopg2', '')}",
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.url}",
                     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
                     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
                     "AIRFLOW_CONN_UIS_DEFAULT": json.dumps(uis),
