@@ -65,7 +65,8 @@ ACTIVE_RUNS = 16
 WORKERS = ("worker-a@uis-e2e-a", "worker-b@uis-e2e-b")
 WORKER_CONCURRENCY = 4
 # a shortened minute: MINUTE_POINTS points per MINUTE_WINDOW seconds, fewer than the workers' slots ask for at once
-MINUTE_POINTS, MINUTE_WINDOW = 4, 3.0
+# (8 slots, 2 points a day-task); at least 5, the weight of the deferral step's upload.calls
+MINUTE_POINTS, MINUTE_WINDOW = 6, 4.5
 HEARTBEAT_TIMEOUT = 30
 RETRY_DELAY = 5
 SPOOL_PREFIX = ".uis-spool-"
@@ -273,8 +274,8 @@ def step_contended_backfill(
     elapsed = time.monotonic() - started
     counts = check_outputs(ctx, s3, api, days)
     check_no_stray_objects(stack, s3)
-    tis = [ti for ti in task_instances(stack, DAILY) if ti["run_id"].startswith("backfill__")]
-    retried = sorted(ti["run_id"] for ti in tis if ti["try_number"] != 1)
+    tis = [ti for ti in task_instances(stack, DAILY) if ti["dag_run_id"].startswith("backfill__")]
+    retried = sorted(ti["dag_run_id"] for ti in tis if ti["try_number"] != 1)
     if retried:
         raise E2EFailure(f"{len(retried)} runs needed more than one try, e.g. {retried[:5]}")
     if sampler.most_running < ACTIVE_RUNS:
@@ -358,13 +359,17 @@ def step_kill_worker(ctx: Context, stack: AirflowStack, api: UISEmulator, s3: S3
     wait_for("the killed processes to be gone", lambda: None if processes_in_session(victim.pid) else True, 30)
     if not killed_spools <= left:
         raise E2EFailure(f"spools {sorted(killed_spools - left)} vanished at the kill: the check proves nothing")
-    lost = sorted(ti["run_id"] for ti in running if ti.get("pid") in group)
+    lost = sorted(ti["dag_run_id"] for ti in running if ti.get("pid") in group)
 
     runs = wait_backfill(stack, days, Sampler(), timeout=600)
     recovered_after = time.monotonic() - killed_at
     counts = check_outputs(ctx, s3, api, days)
     objects = check_no_stray_objects(stack, s3)
-    tis = {ti["run_id"]: ti for ti in task_instances(stack, DAILY) if ti["run_id"] in {r["dag_run_id"] for r in runs}}
+    tis = {
+        ti["dag_run_id"]: ti
+        for ti in task_instances(stack, DAILY)
+        if ti["dag_run_id"] in {r["dag_run_id"] for r in runs}
+    }
     retried = sorted(run_id for run_id, ti in tis.items() if ti["try_number"] > 1)
     if not lost:
         raise E2EFailure(f"no running task instance had its pid among the killed {group}: {running}")
@@ -374,8 +379,8 @@ def step_kill_worker(ctx: Context, stack: AirflowStack, api: UISEmulator, s3: S3
     if stale:
         raise E2EFailure(f"spools of killed tasks are still in {spool_dir}: {sorted(stale)}")
     ctx.note(
-        f"SIGKILL of {victim.name} and every process it started ({len(group)}) while it spooled {len(killed_spools)} "
-        f"extracts: {len(lost)} lost task instances found and retried on {survivor.name} (all {len(days)} runs "
+        f"SIGKILL of {victim.name} and every process it started ({len(group)}) while {len(killed_spools)} of its "
+        f"extracts spooled: {len(lost)} lost task instances found and retried on {survivor.name} (all {len(days)} runs "
         f"succeeded {recovered_after:.0f} s after the kill; {len(retried)} runs took a 2nd try); {sum(counts)} "
         f"calls exact; bucket holds exactly {objects} objects; the killed spools were removed by later extracts"
     )
@@ -446,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         postgres, redis, s3 = Postgres(logs), Redis(logs), S3()
         stack: AirflowStack | None = None
         try:
-            venv = args.venv or step_install(ctx, args.airflow_version, extras=("s3", "e2e-distributed"))
+            venv = (
+                args.venv.resolve()
+                if args.venv
+                else step_install(ctx, args.airflow_version, extras=("s3", "e2e-distributed"))
+            )
             api.start()
             postgres.start()
             redis.start()
@@ -478,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_workers(stack)
             step_contended_backfill(ctx, stack, api, s3, (args.minute_points, args.minute_window))
             step_kill_worker(ctx, stack, api, s3, spool_dir)
+            time.sleep(args.minute_window)  # a fresh window for the deferral step's upload.calls (5 points)
             step_deferral(ctx, stack, api, outputs=s3.read)
             step_leaks(ctx, stack, api)
         except E2EFailure as exc:
