@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,11 +79,11 @@ class Budget:
     calls: int = 0
     points: int = 0
     refusals: int = 0
-    day_refusals: int = 0
 
 
 def budget_since(api: UISEmulator, first: int) -> Budget:
-    """Calls, points charged and minute/day refusals among the emulator's requests from index ``first`` on."""
+    """Calls, points charged and ``limit_exceeded`` refusals among the emulator's requests from ``first`` on (the day
+    budget is far from reached here, so every refusal is a per-minute one)."""
     seen = Budget()
     for entry in api.requests[first:]:
         if not entry["method"]:
@@ -159,12 +159,10 @@ class Sampler:
     """The most runs seen active at once while waiting."""
 
     most_running: int = 0
-    samples: list[int] = field(default_factory=list)
 
     def note(self, runs: list[dict[str, Any]]) -> None:
-        running = sum(1 for r in runs if r["state"] == "running")
-        self.samples.append(running)
-        self.most_running = max(self.most_running, running)
+        """Count the runs of ``runs`` that are running now."""
+        self.most_running = max(self.most_running, sum(1 for r in runs if r["state"] == "running"))
 
 
 def _dt(value: str) -> datetime:
