@@ -48,6 +48,7 @@ from run import (
     step_install,
     step_leaks,
     step_stack,
+    wait_backfills_complete,
 )
 from services import Postgres, Redis
 from stack import AirflowStack, E2EFailure, wait_for
@@ -272,6 +273,7 @@ def step_contended_backfill(
     elapsed = time.monotonic() - started
     counts = check_outputs(ctx, s3, api, days)
     check_no_stray_objects(stack, s3)
+    wait_backfills_complete(stack, DAILY)  # Airflow allows one running backfill per DAG: the next step starts one
     tis = [ti for ti in task_instances(stack, DAILY) if ti["dag_run_id"].startswith("backfill__")]
     retried = sorted(ti["dag_run_id"] for ti in tis if ti["try_number"] != 1)
     if retried:

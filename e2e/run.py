@@ -202,7 +202,7 @@ def _wait_runs(stack: AirflowStack, dag_id: str, run_type: str, count: int, time
     return runs
 
 
-def _wait_backfills_complete(stack: AirflowStack, dag_id: str) -> None:
+def wait_backfills_complete(stack: AirflowStack, dag_id: str) -> None:
     """The scheduler marks a backfill complete a moment after its last run; only then may another one start."""
 
     def complete() -> bool | None:
@@ -251,7 +251,7 @@ def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     if user_ids != {USER_ID}:
         raise E2EFailure(f"get.uploaded_calls went out with user_id {user_ids}, the form said {USER_ID}")
     ctx.note(f"backfill {days[0]}..{days[-1]}: {len(runs)} runs, {counts} calls = the emulator's, none twice")
-    _wait_backfills_complete(stack, DAILY)
+    wait_backfills_complete(stack, DAILY)
 
     target = _output(ctx, "uploaded_calls", RERUN_DAY)
     before, stat = target.read_bytes(), target.stat()
