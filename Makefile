@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e bench build docs clean
+.PHONY: demo test lint e2e e2e-distributed bench build docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ e2e: $(STAMP)
 	bash e2e/setup.sh
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[e2e]"
 	$(PY) e2e/run.py --airflow-version $(AIRFLOW_VERSION)
+
+## e2e-distributed: production-shaped Airflow: Postgres, CeleryExecutor + Redis, two workers (one SIGKILLed), S3 on
+##      moto; a contended 60-day backfill, deferral, secret scan (needs apt for postgresql and redis-server)
+e2e-distributed: $(STAMP)
+	bash e2e/setup.sh postgresql redis-server
+	$(PY) e2e/distributed.py --airflow-version $(AIRFLOW_VERSION)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

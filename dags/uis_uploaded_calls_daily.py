@@ -26,6 +26,8 @@ TIMEZONE = "Europe/Moscow"
 OUTPUT_ROOT = (
     os.environ.get("UIS_OUTPUT_ROOT") or (Path(__file__).resolve().parent.parent / "output").as_uri()
 ).rstrip("/")
+#: Seconds before a failed extract is tried again; UIS_RETRY_DELAY overrides it (the e2e stack retries sooner).
+RETRY_DELAY = float(os.environ.get("UIS_RETRY_DELAY") or 300)
 
 with DAG(
     dag_id="uis_uploaded_calls_daily",
@@ -46,5 +48,5 @@ with DAG(
             + "') | ds }}/part-0.jsonl"
         ),
         retries=2,
-        retry_delay=pendulum.duration(minutes=5),
+        retry_delay=pendulum.duration(seconds=RETRY_DELAY),
     )

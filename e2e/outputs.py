@@ -23,12 +23,22 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """The records of one JSON-lines output file."""
     if not path.is_file():
         raise E2EFailure(f"expected output {path} does not exist")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return parse_rows(path.read_bytes())
+
+
+def parse_rows(body: bytes) -> list[dict[str, Any]]:
+    """The records of one JSON-lines body."""
+    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
 
 
 def check_day(path: Path, api: UISEmulator, day: date) -> list[str]:
     """Fail unless ``path`` holds exactly the emulator's records uploaded on ``day``, each once; their ext_ids."""
-    rows = read_rows(path)
+    return check_rows(str(path), read_rows(path), api, day)
+
+
+def check_rows(path: str, rows: list[dict[str, Any]], api: UISEmulator, day: date) -> list[str]:
+    """Fail unless ``rows`` (read from ``path``) are exactly the emulator's records of ``day``, each once; their
+    ext_ids."""
     truth = api.records(*day_window(day))
     if not truth:
         raise E2EFailure(f"the emulator has no calls on {day}: the check would prove nothing")

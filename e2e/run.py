@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -31,9 +32,8 @@ from zoneinfo import ZoneInfo
 
 from deferral import PROCESSED_AFTER, run_deferred
 from leaks import log_files, scan
-from outputs import check_day
+from outputs import check_day, check_rows, read_rows
 from stack import AirflowStack, E2EFailure, run_command, wait_for
-from ui_connection_form import ConnectionInput, exercise_connection_form
 
 from uis_provider.get_provider_info import get_provider_info
 from uis_provider.testing import UISEmulator
@@ -75,8 +75,9 @@ def moscow_midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), TZ)
 
 
-def step_install(ctx: Context, airflow_version: str) -> Path:
-    """Step 1a: build the wheel and install it with apache-airflow into a fresh venv, as a user would."""
+def step_install(ctx: Context, airflow_version: str, extras: tuple[str, ...] = ()) -> Path:
+    """Step 1a: build the wheel and install it (with ``extras``) and apache-airflow into a fresh venv, as a user
+    would."""
     dist = ctx.workdir / "dist"
     run_command([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(REPO)], timeout=300)
     wheels = sorted(dist.glob("*.whl"))
@@ -87,12 +88,16 @@ def step_install(ctx: Context, airflow_version: str) -> Path:
     python = str(venv / "bin" / "python")
     # with the project's constraints, as Airflow's install docs tell users to pin with a constraints file
     constraints = str(REPO / "constraints.txt")
-    install = [python, "-m", "pip", "install", "--quiet", "-c", constraints, str(wheels[0])]
+    wheel = f"{wheels[0]}[{','.join(extras)}]" if extras else str(wheels[0])
+    install = [python, "-m", "pip", "install", "--quiet", "-c", constraints, wheel]
     run_command([*install, f"apache-airflow=={airflow_version}"], timeout=900)
     where = run_command([python, "-c", "import uis_provider; print(uis_provider.__file__)"], cwd=venv).strip()
     if not Path(where).is_relative_to(venv):
         raise E2EFailure(f"the venv imports uis_provider from {where}, not from the installed wheel")
-    ctx.note(f"built {wheels[0].name}; installed it with apache-airflow=={airflow_version} into a fresh venv")
+    with_extras = f"[{','.join(extras)}]" if extras else ""
+    ctx.note(
+        f"built {wheels[0].name}; installed it{with_extras} with apache-airflow=={airflow_version} into a fresh venv"
+    )
     return venv
 
 
@@ -154,6 +159,8 @@ def step_discovery(ctx: Context, stack: AirflowStack, version: str) -> None:
 
 def step_ui(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     """Step 3: add connections through the form in Chromium, screenshot it, and "Test" them."""
+    from ui_connection_form import ConnectionInput, exercise_connection_form  # Playwright: only this step needs it
+
     connections = [
         ConnectionInput("uis_default", api.url, ctx.password, login=ctx.login, user_id=USER_ID),
         ConnectionInput("uis_api_key", api.url, ctx.api_key),
@@ -195,7 +202,7 @@ def _wait_runs(stack: AirflowStack, dag_id: str, run_type: str, count: int, time
     return runs
 
 
-def _wait_backfills_complete(stack: AirflowStack, dag_id: str) -> None:
+def wait_backfills_complete(stack: AirflowStack, dag_id: str) -> None:
     """The scheduler marks a backfill complete a moment after its last run; only then may another one start."""
 
     def complete() -> bool | None:
@@ -244,7 +251,7 @@ def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     if user_ids != {USER_ID}:
         raise E2EFailure(f"get.uploaded_calls went out with user_id {user_ids}, the form said {USER_ID}")
     ctx.note(f"backfill {days[0]}..{days[-1]}: {len(runs)} runs, {counts} calls = the emulator's, none twice")
-    _wait_backfills_complete(stack, DAILY)
+    wait_backfills_complete(stack, DAILY)
 
     target = _output(ctx, "uploaded_calls", RERUN_DAY)
     before, stat = target.read_bytes(), target.stat()
@@ -283,7 +290,21 @@ def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     ctx.note(f"rerun of {RERUN_DAY} with --reprocess-behavior completed: file rewritten, byte-identical")
 
 
-def step_deferral(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
+OutputReader = Callable[[str, date], tuple[str, list[dict[str, Any]]]]
+"""Where the output of a kind ("uploaded_calls") for a Moscow day lies, and its records."""
+
+
+def local_outputs(ctx: Context) -> OutputReader:
+    """Read outputs from the run's local output directory."""
+
+    def read(kind: str, day: date) -> tuple[str, list[dict[str, Any]]]:
+        path = _output(ctx, kind, day)
+        return str(path), read_rows(path)
+
+    return read
+
+
+def step_deferral(ctx: Context, stack: AirflowStack, api: UISEmulator, outputs: OutputReader | None = None) -> None:
     """Step 5: the upload-then-extract DAG; its sensor defers to the real triggerer and resumes."""
     run = run_deferred(stack, api, ctx.api_key, SENSED)
     if "deferred" not in run.states_seen:
@@ -295,7 +316,7 @@ def step_deferral(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     trigger_logs = [p.read_text(errors="replace") for p in ti_logs.glob("attempt=1.log.trigger.*.log")]
     if "Pausing task as DEFERRED" not in worker_log or not any("Trigger fired event" in t for t in trigger_logs):
         raise E2EFailure(f"the logs under {ti_logs} do not show the deferral and the trigger firing on the triggerer")
-    ids = check_day(_output(ctx, "uploaded_calls_settled", run.day), api, run.day)
+    ids = check_rows(*(outputs or local_outputs(ctx))("uploaded_calls_settled", run.day), api, run.day)
     if not set(run.ext_ids) <= set(ids):
         raise E2EFailure(f"the settled output lacks uploaded calls: {sorted(set(run.ext_ids) - set(ids))[:3]}")
     truth = api.records(f"{run.day} 00:00:00", f"{run.day + timedelta(days=1)} 00:00:00")

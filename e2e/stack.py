@@ -124,6 +124,9 @@ class AirflowStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     scheduler_health_port: int = field(default_factory=free_port)
+    celery_workers: tuple[str, ...] = ()
+    """Celery node names (``name@host``) of the workers ``start_all`` starts, when the executor is Celery."""
+    worker_concurrency: int = 4
     processes: list[Process] = field(default_factory=list)
     http: requests.Session = field(default_factory=requests.Session)
 
@@ -180,25 +183,27 @@ class AirflowStack:
         """Run one ``airflow`` CLI command of this home; its stdout.
 
         SQLite serialises writers: a CLI write racing the scheduler's can fail with "database is locked" and
-        roll back. Such a command is run again, at most twice more; any other failure is raised at once.
+        roll back. On SQLite such a command is run again, at most twice more; any other failure is raised at once.
         """
         argv = [str(self.venv / "bin" / "airflow"), *args]
+        sqlite = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite")
         for attempt in range(3):
             try:
                 return run_command(argv, env=self.env, cwd=self.home, timeout=timeout)
             except E2EFailure as exc:
-                if "database is locked" not in str(exc) or attempt == 2:
+                if not sqlite or "database is locked" not in str(exc) or attempt == 2:
                     raise
                 log.info("airflow %s hit 'database is locked' (SQLite); running it again", " ".join(args[:2]))
                 time.sleep(2.0)
         raise AssertionError("unreachable")
 
-    def start(self, name: str, *args: str) -> Process:
-        """Start ``airflow <name> <args>`` in its own process group, output to ``logs/<name>.log``."""
-        log_path = self.logs / f"{name}.log"
+    def start(self, name: str, *args: str, label: str | None = None) -> Process:
+        """Start ``airflow <name> <args>`` in its own process group, output to ``logs/<label or name>.log``."""
+        label = label or name
+        log_path = self.logs / f"{label}.log"
         with log_path.open("wb") as out:
             popen = subprocess.Popen(  # noqa: S603 - absolute path of the venv's airflow, fixed arguments
-                [str(self.venv / "bin" / "airflow"), name, *args],
+                [str(self.venv / "bin" / "airflow"), *name.split(), *args],
                 env=self.env,
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
@@ -206,17 +211,39 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        process = Process(name, popen, log_path)
+        process = Process(label, popen, log_path)
         self.processes.append(process)
-        log.info("started airflow %s (pid %d)", name, process.pid)
+        log.info("started airflow %s (pid %d)", label, process.pid)
         return process
 
     def start_all(self) -> None:
-        """Start api-server, scheduler, dag-processor and triggerer (log servers off: logs are local files)."""
+        """Start api-server, scheduler, dag-processor, triggerer and the Celery workers (log servers off: logs
+        are local files)."""
         self.start("api-server", "--host", "127.0.0.1", "--port", str(self.api_port))
         self.start("scheduler", "--skip-serve-logs")
         self.start("dag-processor")
         self.start("triggerer", "--skip-serve-logs")
+        for node in self.celery_workers:
+            self.start_celery_worker(node)
+
+    def start_celery_worker(self, node: str) -> Process:
+        """Start ``airflow celery worker`` as Celery node ``node``, with its own pid file and log."""
+        label = f"worker-{node.partition('@')[0]}"
+        return self.start(
+            "celery worker",
+            "--celery-hostname",
+            node,
+            "--concurrency",
+            str(self.worker_concurrency),
+            "--pid",
+            str(self.home / f"{label}.pid"),
+            "--skip-serve-logs",
+            label=label,
+        )
+
+    def process(self, label: str) -> Process:
+        """The started process named ``label``."""
+        return next(p for p in self.processes if p.name == label)
 
     def stop_all(self) -> None:
         """Stop every started process by pid, newest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import json
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -258,6 +260,114 @@ def test_memory_store_gets_the_object_only_on_success(tmp_path: Path) -> None:
         assert list(spool.iterdir()) == []
     finally:
         fs.rm("/uis-test-bucket", recursive=True)
+
+
+SPOOL_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from uis_provider.storage.atomic import atomic_output
+
+    with atomic_output("memory://uis-spool-test/calls.jsonl", spool_dir=sys.argv[1]) as handle:
+        handle.write(b"partial body\\n")
+        handle.flush()
+        print("writing", flush=True)
+        while True:
+            time.sleep(0.05)
+    """
+)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, as this pid namespace numbers them."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        children = Path(f"/proc/{current}/task/{current}/children")
+        with contextlib.suppress(FileNotFoundError):
+            todo.extend(int(child) for child in children.read_text().split())
+    return tree
+
+
+def _state(pid: int) -> str:
+    """The one-letter state of a process ("Z" for a zombie), empty once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
+def _unshare_pid_namespace() -> list[str]:
+    """The prefix that runs a command in a new pid namespace (as in another container), or skip without one."""
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, check=False, timeout=30
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot create a pid namespace here: {probe.stderr.decode(errors='replace').strip()}")
+    return ["unshare", "--pid", "--fork", "--mount-proc"]
+
+
+@pytest.mark.parametrize("namespace", ["same pid namespace", "own pid namespace"])
+def test_spool_of_a_killed_writer_is_removed_by_the_next_write_and_a_live_one_kept(
+    tmp_path: Path, namespace: str
+) -> None:
+    prefix = _unshare_pid_namespace() if namespace == "own pid namespace" else []
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    unrelated = spool_dir / "uis-spool-not-ours"
+    unrelated.write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [*prefix, sys.executable, "-c", SPOOL_CHILD, str(spool_dir)]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        assert child.stdout is not None
+        assert b"writing\n" in iter(child.stdout.readline, b""), "the child exited before it started writing"
+        spools = sorted(p.name for p in spool_dir.iterdir() if p.name.startswith(".uis-spool-"))
+        assert len(spools) == 1
+
+        # its writer is alive (in whatever pid namespace): another write in the same spool dir keeps its spool
+        with atomic_output("memory://uis-spool-test/other.jsonl", spool_dir=str(spool_dir)) as handle:
+            handle.write(b"other\n")
+        assert (spool_dir / spools[0]).read_bytes() == b"partial body\n"
+    finally:
+        writers = _process_tree(child.pid)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+        for pid in writers:  # the writer in its own pid namespace is unshare's child: gone only once reaped
+            while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+                time.sleep(0.05)
+    assert (spool_dir / spools[0]).exists(), "SIGKILL gave the writer no chance to remove its spool"
+
+    with atomic_output("memory://uis-spool-test/next.jsonl", spool_dir=str(spool_dir)) as handle:
+        handle.write(b"next\n")
+    assert sorted(p.name for p in spool_dir.iterdir()) == ["uis-spool-not-ours"]
+    MemoryFileSystem().rm("/uis-spool-test", recursive=True)
+
+
+def test_a_spool_removed_before_its_writer_locked_it_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uis_provider.storage.atomic as atomic
+
+    real_mkstemp = atomic.tempfile.mkstemp
+    made: list[str] = []
+
+    def mkstemp_then_cleaned(*args: object, **kwargs: object) -> tuple[int, str]:
+        fd, path = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+        made.append(path)
+        if len(made) == 1:
+            assert atomic.remove_stale_spools(str(tmp_path)) == [path]  # another writer's cleanup wins the race
+        return fd, path
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_cleaned)
+    with atomic_output("memory://uis-spool-race/calls.jsonl", spool_dir=str(tmp_path)) as handle:
+        handle.write(b"body\n")
+    assert len(made) == 2
+    assert MemoryFileSystem().cat_file("/uis-spool-race/calls.jsonl") == b"body\n"
+    assert list(tmp_path.iterdir()) == []
+    MemoryFileSystem().rm("/uis-spool-race", recursive=True)
 
 
 # --- S3 (moto server) through an Airflow connection ------------------------------------------------------------

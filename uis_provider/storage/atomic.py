@@ -1,7 +1,8 @@
 """All-or-nothing output to a local file or an object store, so readers never see a partial object.
 
 Local files are written beside the target and renamed over it; object stores get the finished body in one
-upload (one PUT or one completed multipart upload), spooled to a local temporary file first.
+upload (one PUT or one completed multipart upload), spooled to a local temporary file first. Temp and spool files
+are held under a ``flock`` while written, so a later write removes the ones a killed writer left behind.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
@@ -32,6 +33,8 @@ _EXPECTED = (
 _TEMP_INFIX = ".tmp-"
 _TEMP_TOKEN_BYTES = 6
 _WRITE_BUFFER = 1 << 20
+_SPOOL_PREFIX = ".uis-spool-"
+_CREATE_ATTEMPTS = 5
 
 
 def _redacted(uri: str) -> str:
@@ -133,21 +136,22 @@ def _temp_pattern(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(f".{name}{_TEMP_INFIX}") + f"[0-9a-f]{{{2 * _TEMP_TOKEN_BYTES}}}")
 
 
-def remove_stale_temps(directory: str, name: str) -> list[str]:
-    """Delete temp siblings of ``directory/name`` left by killed writers; skip ones a live writer still locks.
+def _remove_unlocked(directory: str, matches: Callable[[str], bool]) -> list[str]:
+    """Delete the files of ``directory`` whose name ``matches`` and that no live writer holds a ``flock`` on.
 
-    A writer holds an exclusive ``flock`` on its temp file until it is renamed, so a temp that can be locked
-    belongs to a dead process (on a filesystem without flock, every match counts as stale). Returns the
-    removed paths.
+    Files this process may not open or delete (another user's, in a shared temp dir) are left alone. On a
+    filesystem without flock every match counts as stale. Returns the removed paths.
     """
-    pattern = _temp_pattern(name)
-    removed = []
-    with os.scandir(directory) as entries:
-        candidates = [e.path for e in entries if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)]
+    removed: list[str] = []
+    try:
+        with os.scandir(directory) as entries:
+            candidates = [e.path for e in entries if matches(e.name) and e.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return removed
     for candidate in candidates:
         try:
             fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -159,11 +163,52 @@ def remove_stale_temps(directory: str, name: str) -> list[str]:
         try:
             os.unlink(candidate)
             removed.append(candidate)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):
             pass
         finally:
             os.close(fd)
     return removed
+
+
+def remove_stale_temps(directory: str, name: str) -> list[str]:
+    """Delete temp siblings of ``directory/name`` left by killed writers; skip ones a live writer still locks.
+
+    A writer holds an exclusive ``flock`` on its temp file until it is renamed, so a temp that can be locked
+    belongs to a dead process. Returns the removed paths.
+    """
+    pattern = _temp_pattern(name)
+    return _remove_unlocked(directory, lambda entry: pattern.fullmatch(entry) is not None)
+
+
+def remove_stale_spools(directory: str) -> list[str]:
+    """Delete object-store spool files in ``directory`` whose writer is gone (SIGKILLed, OOM-killed, its pod gone).
+
+    Ownership is the writer's ``flock`` on its spool, never a pid: a pid means nothing to a process in another pid
+    namespace (containers sharing a temp volume each have their own pid 1, 2, ...) and pids are reused, while the
+    kernel drops a flock when its holder dies, in whatever namespace. Returns the removed paths.
+    """
+    return _remove_unlocked(directory, lambda entry: entry.startswith(_SPOOL_PREFIX))
+
+
+def _locked_new_file(create: Callable[[], tuple[int, str]]) -> tuple[int, str]:
+    """Create a file with ``create`` (an fd and its path) and hold an exclusive ``flock`` on it.
+
+    A cleaner of another writer may delete the new file before the lock is taken; then the fd no longer names the
+    path, and a fresh file is made, so a writer never spools into a file that is already unlinked.
+    """
+    for _ in range(_CREATE_ATTEMPTS):
+        fd, path = create()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            return fd, path  # no flock on this filesystem: nothing can tell it apart from a stale file anyway
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd, path
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    raise OSError(f"could not create a locked file in {os.path.dirname(path)}: removed {_CREATE_ATTEMPTS} times")
 
 
 def _fsync_directory(directory: str) -> None:
@@ -193,11 +238,14 @@ def _local_output(target: str) -> Iterator[BinaryIO]:
     directory, name = os.path.split(target)
     os.makedirs(directory, exist_ok=True)
     remove_stale_temps(directory, name)
-    temp = os.path.join(directory, f".{name}{_TEMP_INFIX}{secrets.token_hex(_TEMP_TOKEN_BYTES)}")
-    handle = os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), "wb", _WRITE_BUFFER)
+
+    def create() -> tuple[int, str]:
+        temp = os.path.join(directory, f".{name}{_TEMP_INFIX}{secrets.token_hex(_TEMP_TOKEN_BYTES)}")
+        return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), temp
+
+    fd, temp = _locked_new_file(create)
+    handle = os.fdopen(fd, "wb", _WRITE_BUFFER)
     try:
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield handle
         _sync_into_place(handle, temp, target)
     except BaseException:
@@ -227,7 +275,12 @@ def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
 @contextmanager
 def _object_store_output(target: ObjectStoragePath, spool_dir: str | None) -> Iterator[BinaryIO]:
     fs = filesystem_of(target)
-    fd, spool = tempfile.mkstemp(prefix=".uis-spool-", suffix=f"-{target.name}", dir=spool_dir)
+    directory = spool_dir if spool_dir is not None else tempfile.gettempdir()
+    remove_stale_spools(directory)
+    fd, spool = _locked_new_file(
+        lambda: tempfile.mkstemp(prefix=_SPOOL_PREFIX, suffix=f"-{target.name}", dir=directory)
+    )
+    lock = os.dup(fd)  # holds the flock (same open file) until the upload is done, after the writer is closed
     try:
         with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
             yield handle
@@ -235,6 +288,7 @@ def _object_store_output(target: ObjectStoragePath, spool_dir: str | None) -> It
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spool)
+        os.close(lock)
 
 
 def _report_lineage(target: ObjectStoragePath) -> None:
