@@ -1,0 +1,109 @@
+"""Sharing one account's point budget with calls the client cannot see (other tasks, other workers).
+
+The only signal all of them share is ``metadata.limits`` in every answer. A per-minute refusal is back-pressure:
+the caller waits for the reset, spread by jitter over the reset period so that waiting clients do not all wake at
+the same instant, and halves how many pages it keeps in flight (AIMD). What bounds the waiting is a deadline, never
+the retries meant for transient failures. Sans-IO: the clock and the random source are passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from uis_provider.exceptions import UISConfigurationError
+
+#: How long a task may wait on the minute budget in all, unless its ``execution_timeout`` ends sooner (6 hours).
+DEFAULT_BUDGET_TIMEOUT = 6 * 3600.0
+#: A deadline taken from ``execution_timeout`` ends this share of it early (at most a minute), so the task fails with
+#: an error that names the budget rather than being killed by Airflow's timeout.
+EXECUTION_TIMEOUT_MARGIN = 0.05
+#: Share of the reset period a wait for the minute budget is spread over, beyond the reset itself.
+DEFAULT_JITTER = 1.0
+
+
+def budget_timeout_seconds(value: Any, parameter: str = "budget_timeout") -> float:
+    """``value`` (seconds or a ``timedelta``) as a number of seconds > 0, else an error naming ``parameter``."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise UISConfigurationError(
+            f"{parameter} must be a number of seconds > 0 or a timedelta (how long the task may wait for the "
+            f"shared minute point budget), got {value!r}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class BudgetDeadline:
+    """The clock time after which no call waits for the minute budget any more, and the setting that chose it."""
+
+    at: float
+    name: str
+
+    @classmethod
+    def after(cls, seconds: float, now: float, name: str = "budget_timeout") -> BudgetDeadline:
+        """A deadline ``seconds`` from ``now``, named after the setting that gave it."""
+        return cls(now + seconds, f"{name}={seconds:g} s")
+
+    @classmethod
+    def for_task(cls, budget_timeout: Any, execution_timeout: timedelta | None, now: float) -> BudgetDeadline:
+        """``budget_timeout`` from ``now``, or the task's ``execution_timeout`` (less a margin) when that is sooner."""
+        seconds = budget_timeout_seconds(budget_timeout)
+        if execution_timeout is not None:
+            total = execution_timeout.total_seconds()
+            capped = total - min(60.0, total * EXECUTION_TIMEOUT_MARGIN)
+            if capped < seconds:
+                return cls(now + capped, f"the task's execution_timeout of {total:g} s (less {total - capped:g} s)")
+        return cls.after(seconds, now)
+
+    def allows(self, wait: float, now: float) -> bool:
+        """True when a wait of ``wait`` seconds from ``now`` ends before the deadline."""
+        return now + wait <= self.at
+
+
+def spread_wait(reset: float, period: float, rng: random.Random, jitter: float = DEFAULT_JITTER) -> float:
+    """Seconds to wait for a budget that refills in ``reset``: the reset plus a random share of ``period``.
+
+    Clients that were refused together then come back one after another over the next period, instead of all at
+    the instant of the reset, where they would collide again.
+    """
+    return max(0.0, reset) + rng.uniform(0.0, max(0.0, period) * jitter)
+
+
+class InFlightWindow:
+    """How many calls one client keeps in flight: additive increase on success, multiplicative decrease on refusal.
+
+    The window grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
+    halves (down to one) on a refusal, at most once per ``hold`` seconds: the calls refused together are one signal.
+    """
+
+    def __init__(self, ceiling: int, *, hold: float = 1.0) -> None:
+        self.ceiling = max(1, ceiling)
+        self.size = float(self.ceiling)
+        self.hold = hold
+        self._last_decrease: float | None = None
+
+    @property
+    def allowed(self) -> int:
+        """Calls that may be in flight now (at least one)."""
+        return max(1, int(self.size))
+
+    def on_success(self) -> None:
+        """An answered call: grow by ``1/size`` (one call per round), up to the ceiling."""
+        self.size = min(float(self.ceiling), self.size + 1.0 / self.size)
+
+    def on_refusal(self, now: float) -> bool:
+        """A refused call: halve the window, unless it was halved less than ``hold`` seconds ago. True if halved."""
+        if self._last_decrease is not None and now - self._last_decrease < self.hold:
+            return False
+        self._last_decrease = now
+        self.size = max(1.0, self.size / 2.0)
+        return True
