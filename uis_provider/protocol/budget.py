@@ -83,12 +83,16 @@ class InFlightWindow:
 
     The window grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
     halves (down to one) on a refusal, at most once per ``hold`` seconds: the calls refused together are one signal.
+    ``backoff`` is how many reset periods the next wait spreads over: it doubles with each refusal in a row (up to
+    ``max_backoff``), so clients that keep colliding come back less often, and drops to one on success.
     """
 
-    def __init__(self, ceiling: int, *, hold: float = 1.0) -> None:
+    def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 4.0) -> None:
         self.ceiling = max(1, ceiling)
         self.size = float(self.ceiling)
         self.hold = hold
+        self.max_backoff = max_backoff
+        self.backoff = 1.0
         self._last_decrease: float | None = None
 
     @property
@@ -99,11 +103,13 @@ class InFlightWindow:
     def on_success(self) -> None:
         """An answered call: grow by ``1/size`` (one call per round), up to the ceiling."""
         self.size = min(float(self.ceiling), self.size + 1.0 / self.size)
+        self.backoff = 1.0
 
     def on_refusal(self, now: float) -> bool:
         """A refused call: halve the window, unless it was halved less than ``hold`` seconds ago. True if halved."""
         if self._last_decrease is not None and now - self._last_decrease < self.hold:
             return False
+        self.backoff = min(self.max_backoff, self.backoff * 2.0)
         self._last_decrease = now
         self.size = max(1.0, self.size / 2.0)
         return True

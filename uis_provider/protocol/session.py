@@ -176,16 +176,18 @@ class UISSession:
                     self._period = max(self._period, reading.minute_reset)
 
     def _spread(self, wait: float) -> float:
-        """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known)."""
+        """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
+        stretched over more periods after refusals in a row."""
         with self._lock:
-            return spread_wait(wait, self._period or wait, self._rng)
+            return spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
 
     def _refused(self, error: UISRateLimitError) -> float:
         """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
+        reset = error.reset_seconds
+        wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
         with self._lock:
             self.window.on_refusal(self.clock())
-        reset = error.reset_seconds
-        return self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
+        return wait
 
     def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
         """The error to raise when waiting ``wait`` more seconds for the minute budget would pass the deadline."""
@@ -208,7 +210,11 @@ class UISSession:
             return 0.0, ""
         with self._lock:
             reading = self.limits
-            wait = reading.wait_before(weight + self._in_flight_points, self.clock()) if reading else 0.0
+            now = self.clock()
+            if reading is not None and self._in_flight_points and reading.minute_expired(now):
+                # the budget has reset since it was read: one call probes it, the others wait for its reading
+                return CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first"
+            wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
             if wait <= 0:
                 self._in_flight_points += weight
                 return 0.0, ""
@@ -220,7 +226,8 @@ class UISSession:
     def affordable_calls(self, method: str) -> int | None:
         """Calls of ``method`` the last reading's minute and day budgets allow beyond the calls in flight.
 
-        ``None`` when nothing bounds them: no reading yet, a free method, or every budget read has reset since.
+        ``None`` when nothing bounds them: no reading yet, or a free method. Once the minute budget read has reset,
+        one call (the probe that reads it again) is allowed.
         """
         weight = method_weight(method)
         with self._lock:
@@ -236,6 +243,8 @@ class UISSession:
                 )
                 if remaining is not None and (reset is None or now < reading.taken_at + reset)
             ]
+            if reading.minute_expired(now):
+                left.append(weight)  # a reset budget is probed by one call before more go ahead
             if not left:
                 return None
             return max(0, int((min(left) - self._in_flight_points) // weight))
