@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def task_env(url: str, home: Path) -> dict[str, str]:
     return env
 
 
-def run_wave(tasks: int, workdir: Path) -> dict[str, Any]:
+def run_wave(tasks: int, workdir: Path, logs: Path | None = None) -> dict[str, Any]:
     """K day-tasks in separate processes against one emulator, started together; their outcomes and checks."""
     emulator = Emulator(tasks)
     processes: list[subprocess.Popen[str]] = []
@@ -132,6 +133,10 @@ def run_wave(tasks: int, workdir: Path) -> dict[str, Any]:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
         emulator.stop()
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
+            for log_file in workdir.glob("*.log"):
+                shutil.copy(log_file, logs / f"{tasks}-{log_file.name}")
     return figures(tasks, outcomes, workdir)
 
 
@@ -231,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, action="append", help="wave size(s); default 4, 16 and 64")
     parser.add_argument("--out-dir", type=Path, help="where to write the results (default: bench/, or a temp dir)")
+    parser.add_argument("--logs", type=Path, help="keep each task's log (its stderr) in this folder")
     args = parser.parse_args(argv)
     waves = tuple(args.tasks) if args.tasks else WAVES
     out_dir = args.out_dir or (Path(tempfile.mkdtemp(prefix="uis-bench-budget-")) if args.tasks else HERE)
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for tasks in waves:
         with tempfile.TemporaryDirectory(prefix="uis-bench-budget-work-") as work:
-            wave = run_wave(tasks, Path(work))
+            wave = run_wave(tasks, Path(work), args.logs)
         results.append(wave)
         print(
             f"{tasks} tasks: {wave['failed']} failed, refused {wave['refused']}/{wave['min_points']} "

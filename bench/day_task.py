@@ -37,8 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     from uis_provider.protocol.budget import BudgetDeadline
     from uis_provider.protocol.windows import Window
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("uis_provider").setLevel(logging.INFO)
+    # the task log's lines (progress, budget waits) go to stderr, which the benchmark keeps with --logs
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(created).3f %(threadName)s %(message)s"))
+    provider_log = logging.getLogger("uis_provider")
+    provider_log.addHandler(handler)
+    provider_log.setLevel(logging.INFO)
+    provider_log.propagate = False
     integrate_macros_plugins()
     day = pendulum.parse(args.day, tz="Europe/Moscow")
     operator = UISUploadedCallsToStorageOperator(

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.limits import RateLimits
 
 #: How long a task may wait on the minute budget in all, unless its ``execution_timeout`` ends sooner (6 hours).
 DEFAULT_BUDGET_TIMEOUT = 6 * 3600.0
@@ -81,7 +82,7 @@ def spread_wait(reset: float, period: float, rng: random.Random, jitter: float =
 class InFlightWindow:
     """How many calls one client keeps in flight: additive increase on success, multiplicative decrease on refusal.
 
-    The window grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
+    The window starts at one call and grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
     halves (down to one) on a refusal, at most once per ``hold`` seconds: the calls refused together are one signal.
     ``backoff`` is how many reset periods the next wait spreads over: it doubles with each refusal in a row (up to
     ``max_backoff``), so clients that keep colliding come back less often, and drops to one on success.
@@ -89,7 +90,7 @@ class InFlightWindow:
 
     def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 4.0) -> None:
         self.ceiling = max(1, ceiling)
-        self.size = float(self.ceiling)
+        self.size = 1.0  # a slow start: calls in flight grow as answers come back, not in a burst that may be refused
         self.hold = hold
         self.max_backoff = max_backoff
         self.backoff = 1.0
@@ -113,3 +114,54 @@ class InFlightWindow:
         self._last_decrease = now
         self.size = max(1.0, self.size / 2.0)
         return True
+
+
+class BudgetShare:
+    """How many clients this one shares the minute budget with, estimated from the budget's own readings.
+
+    Within one budget period, every answer says how much of the budget is gone; the points this client spent are
+    known. Their ratio estimates the clients drawing on it at the same pace (one when it is alone). When the points
+    left are fewer than that many calls, each client goes ahead with probability ``left / sharers`` calls and
+    otherwise waits for the reset: about as many calls go out as the budget has left, instead of every client
+    spending the same last points at once and all but a few being refused.
+    """
+
+    def __init__(self) -> None:
+        self._current = 1.0
+        self._previous = 1.0
+        self._spent = 0
+        self._period_end: float | None = None
+        self._last_remaining: float | None = None
+
+    @property
+    def sharers(self) -> float:
+        """Clients drawing on the budget: this period's estimate, or the last period's when that was higher (an
+        answer early in a period has seen little of the others' spending yet)."""
+        return max(self._current, self._previous)
+
+    def on_answer(self, reading: RateLimits, weight: int) -> None:
+        """A call of ``weight`` points was answered with ``reading``: update the estimate."""
+        if reading.minute_limit is None or reading.minute_remaining is None or reading.minute_reset is None:
+            return
+        refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
+        if self._period_end is None or reading.taken_at >= self._period_end or refilled:
+            if self._period_end is not None:
+                self._previous = self._current
+            self._spent = 0
+            self._period_end = reading.taken_at + reading.minute_reset
+        self._last_remaining = reading.minute_remaining
+        self._spent += weight
+        used = reading.minute_limit - reading.minute_remaining
+        self._current = max(1.0, used / self._spent)
+
+    def on_refusal(self, reading: RateLimits | None) -> None:
+        """A call was refused: more clients want the budget than the estimate says; double it (up to the limit)."""
+        ceiling = reading.minute_limit if reading is not None and reading.minute_limit else 1.0
+        self._current = min(max(ceiling, 1.0), self._current * 2.0)
+
+    def go_ahead(self, points_left: float | None, weight: int, rng: random.Random) -> bool:
+        """True when a call of ``weight`` points may go now, with ``points_left`` in the budget as last read."""
+        if points_left is None or weight <= 0:
+            return True
+        calls_left = points_left / weight / self.sharers
+        return calls_left >= 1 or rng.random() < calls_left

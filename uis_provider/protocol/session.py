@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.protocol.auth import ConnectionSettings
-from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, BudgetDeadline, InFlightWindow, spread_wait
+from uis_provider.protocol.budget import (
+    DEFAULT_BUDGET_TIMEOUT,
+    BudgetDeadline,
+    BudgetShare,
+    InFlightWindow,
+    spread_wait,
+)
 from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
 from uis_provider.protocol.limits import RateLimits, method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -117,6 +123,8 @@ class UISSession:
         self.budget_deadline = budget_deadline or BudgetDeadline.after(DEFAULT_BUDGET_TIMEOUT, clock())
         #: Pages a paginator may keep in flight: AIMD between 1 and ``in_flight`` on the minute budget's refusals.
         self.window = InFlightWindow(in_flight)
+        #: How many clients draw on the same minute budget, estimated from its readings.
+        self.share = BudgetShare()
         self._rng = rng or random.Random()
         #: The longest ``minute_reset`` read so far: the length of the budget's period, over which waits spread.
         self._period = 0.0
@@ -167,13 +175,16 @@ class UISSession:
             self.stats.refusals += refusals
             self.stats.budget_waited += budget_waited
 
-    def _record_limits(self, limits: Any) -> None:
+    def _record_limits(self, limits: Any, spent: int = 0) -> None:
+        """Keep the reading of an answer; ``spent`` is the points the answered call cost (0 when refused)."""
         reading = RateLimits.parse(limits, self.clock())
         if reading is not None:
             with self._lock:
                 self.limits = _fresher(self.limits, reading)
                 if reading.minute_reset is not None:
                     self._period = max(self._period, reading.minute_reset)
+                if spent:
+                    self.share.on_answer(reading, spent)
 
     def _spread(self, wait: float) -> float:
         """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
@@ -187,6 +198,7 @@ class UISSession:
         wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
         with self._lock:
             self.window.on_refusal(self.clock())
+            self.share.on_refusal(self.limits)
         return wait
 
     def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
@@ -211,10 +223,29 @@ class UISSession:
         with self._lock:
             reading = self.limits
             now = self.clock()
-            if reading is not None and self._in_flight_points and reading.minute_expired(now):
-                # the budget has reset since it was read: one call probes it, the others wait for its reading
-                return CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first"
+            if reading is not None and reading.minute_expired(now):
+                if self._in_flight_points:
+                    # the budget has reset since it was read: one call probes it, the others wait for its reading
+                    return CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first"
+                if not self.share.go_ahead(reading.minute_limit, weight, self._rng):
+                    # more clients share the budget than it has calls a period: sit this period out
+                    period = self._period or reading.minute_reset or 60.0
+                    wait = spread_wait(period, period, self._rng)
+                    return wait, (
+                        f"leaving this period of the minute point budget to the ~{self.share.sharers:.0f} clients "
+                        f"sharing it; waiting {wait:.1f} s"
+                    )
             wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
+            if wait <= 0 and reading is not None and not reading.minute_expired(now):
+                left = reading.minute_remaining
+                if left is not None and not self.share.go_ahead(left - self._in_flight_points, weight, self._rng):
+                    # about as many clients go on as the budget has calls left; this one waits for the reset
+                    wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
+                    wait = spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
+                    return wait, (
+                        f"leaving the minute point budget's last {left:g} point(s) to the ~{self.share.sharers:.0f} "
+                        f"clients sharing it; waiting {wait:.1f} s for it to reset"
+                    )
             if wait <= 0:
                 self._in_flight_points += weight
                 return 0.0, ""
@@ -226,8 +257,9 @@ class UISSession:
     def affordable_calls(self, method: str) -> int | None:
         """Calls of ``method`` the last reading's minute and day budgets allow beyond the calls in flight.
 
-        ``None`` when nothing bounds them: no reading yet, or a free method. Once the minute budget read has reset,
-        one call (the probe that reads it again) is allowed.
+        ``None`` when nothing bounds them: no reading yet, or a free method. Of the minute budget, only this client's
+        share (:class:`~uis_provider.protocol.budget.BudgetShare`); once it has reset, one call (the probe that reads
+        it again).
         """
         weight = method_weight(method)
         with self._lock:
@@ -235,16 +267,16 @@ class UISSession:
             if reading is None or weight <= 0:
                 return None
             now = self.clock()
-            left = [
-                remaining
-                for remaining, reset in (
-                    (reading.minute_remaining, reading.minute_reset),
-                    (reading.day_remaining, reading.day_reset),
-                )
-                if remaining is not None and (reset is None or now < reading.taken_at + reset)
-            ]
+            left: list[float] = []
             if reading.minute_expired(now):
                 left.append(weight)  # a reset budget is probed by one call before more go ahead
+            elif reading.minute_remaining is not None:
+                # only this client's share of what is left: the clients it shares the budget with read it too
+                left.append(reading.minute_remaining / self.share.sharers)
+            if reading.day_remaining is not None and (
+                reading.day_reset is None or now < reading.taken_at + reading.day_reset
+            ):
+                left.append(reading.day_remaining)
             if not left:
                 return None
             return max(0, int((min(left) - self._in_flight_points) // weight))
@@ -316,7 +348,7 @@ class UISSession:
                     self._record_limits(exc.limits)
                     failure = exc
                 else:
-                    self._record_limits(result_metadata(result).get("limits"))
+                    self._record_limits(result_metadata(result).get("limits"), weight)
                     with self._lock:
                         self.window.on_success()
                     return result
