@@ -145,8 +145,7 @@ class BudgetShare:
             return
         refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
         if self._period_end is None or reading.taken_at >= self._period_end or refilled:
-            if self._period_end is not None:
-                self._previous = self._current
+            self._previous = self._current
             self._spent = 0
             self._period_end = reading.taken_at + reading.minute_reset
         self._last_remaining = reading.minute_remaining
