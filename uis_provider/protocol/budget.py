@@ -24,7 +24,7 @@ DEFAULT_BUDGET_TIMEOUT = 6 * 3600.0
 #: an error that names the budget rather than being killed by Airflow's timeout.
 EXECUTION_TIMEOUT_MARGIN = 0.05
 #: Share of the reset period a wait for the minute budget is spread over, beyond the reset itself.
-DEFAULT_JITTER = 0.25
+DEFAULT_JITTER = 1.0
 
 
 def budget_timeout_seconds(value: Any, parameter: str = "budget_timeout") -> float:
