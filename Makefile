@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e bench build clean
+.PHONY: demo test lint e2e bench bench-budget build clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ $(BENCH_STAMP): $(STAMP)
 ##        results.png; about 5 minutes on 2 cores)
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
+
+## bench-budget: 4, 16 and 64 concurrent day-tasks (separate processes) sharing a minute budget of 12 points per
+##               4 s on the emulator: wall vs the budget's floor, refused calls, failed tasks (bench/BUDGET.md,
+##               budget.json; about 10 minutes on 2 cores)
+bench-budget: $(STAMP)
+	$(PY) bench/budget.py
 
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)

@@ -250,3 +250,14 @@ def test_the_day_limit_fails_at_once_saying_when_it_refills() -> None:
     assert "refills in 50000 s (about 13 h 53 min)" in str(info.value)
     needed = info.value.needing(7, "7 more page(s) of get.uploaded_calls")
     assert "this run still needed 7 point(s) (7 more page(s) of get.uploaded_calls)" in str(needed)
+
+
+def test_an_old_reading_is_discounted_by_what_the_others_spend_meanwhile() -> None:
+    share = BudgetShare()
+    # one call of ours, 2 s into a 4-second period, and 7 points gone: the others spend 3 points a second
+    share.on_answer(reading(5, at=100.0, reset=2.0), 1, period=4.0)
+    assert share.points_left(reading(5, at=100.0, reset=2.0), now=100.0) == 5.0
+    assert share.points_left(reading(5, at=100.0, reset=2.0), now=101.0) == pytest.approx(2.0)
+    alone = BudgetShare()
+    alone.on_answer(reading(11, at=100.0, reset=4.0), 1, period=4.0)
+    assert alone.points_left(reading(11, at=100.0, reset=4.0), now=103.0) == 11.0, "nobody else spends"

@@ -123,10 +123,12 @@ class BudgetShare:
     known. Their ratio estimates the clients drawing on it at the same pace (one when it is alone). When the points
     left are fewer than that many calls, each client goes ahead with probability ``left / sharers`` calls and
     otherwise waits for the reset: about as many calls go out as the budget has left, instead of every client
-    spending the same last points at once and all but a few being refused.
+    spending the same last points at once and all but a few being refused. A reading is already old when it is
+    acted on: :meth:`points_left` takes off what the others spend meanwhile, at the pace they spent the period so far.
     """
 
     def __init__(self) -> None:
+        self._others_rate = 0.0
         self._current = 1.0
         self._previous = 1.0
         self._spent = 0
@@ -139,8 +141,8 @@ class BudgetShare:
         answer early in a period has seen little of the others' spending yet)."""
         return max(self._current, self._previous)
 
-    def on_answer(self, reading: RateLimits, weight: int) -> None:
-        """A call of ``weight`` points was answered with ``reading``: update the estimate."""
+    def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0) -> None:
+        """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset)."""
         if reading.minute_limit is None or reading.minute_remaining is None or reading.minute_reset is None:
             return
         refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
@@ -152,6 +154,15 @@ class BudgetShare:
         self._spent += weight
         used = reading.minute_limit - reading.minute_remaining
         self._current = max(1.0, used / self._spent)
+        period = max(period, reading.minute_reset)
+        opened = max(0.25 * period, period - reading.minute_reset)  # seconds since the period opened, roughly
+        self._others_rate = max(0.0, used - self._spent) / opened if opened > 0 else 0.0
+
+    def points_left(self, reading: RateLimits, now: float) -> float | None:
+        """The points ``reading`` said were left, less what the other clients have likely spent since."""
+        if reading.minute_remaining is None:
+            return None
+        return reading.minute_remaining - self._others_rate * max(0.0, now - reading.taken_at)
 
     def on_refusal(self, reading: RateLimits | None) -> None:
         """A call was refused: more clients want the budget than the estimate says; double it (up to the limit)."""

@@ -184,7 +184,7 @@ class UISSession:
                 if reading.minute_reset is not None:
                     self._period = max(self._period, reading.minute_reset)
                 if spent:
-                    self.share.on_answer(reading, spent)
+                    self.share.on_answer(reading, spent, self._period)
 
     def _spread(self, wait: float) -> float:
         """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
@@ -237,13 +237,14 @@ class UISSession:
                     )
             wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
             if wait <= 0 and reading is not None and not reading.minute_expired(now):
-                left = reading.minute_remaining
+                left = self.share.points_left(reading, now)
                 if left is not None and not self.share.go_ahead(left - self._in_flight_points, weight, self._rng):
                     # about as many clients go on as the budget has calls left; this one waits for the reset
                     wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
                     wait = spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
                     return wait, (
-                        f"leaving the minute point budget's last {left:g} point(s) to the ~{self.share.sharers:.0f} "
+                        f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the "
+                        f"~{self.share.sharers:.0f} "
                         f"clients sharing it; waiting {wait:.1f} s for it to reset"
                     )
             if wait <= 0:
@@ -272,7 +273,7 @@ class UISSession:
                 left.append(weight)  # a reset budget is probed by one call before more go ahead
             elif reading.minute_remaining is not None:
                 # only this client's share of what is left: the clients it shares the budget with read it too
-                left.append(reading.minute_remaining / self.share.sharers)
+                left.append(max(0.0, self.share.points_left(reading, now) or 0.0) / self.share.sharers)
             if reading.day_remaining is not None and (
                 reading.day_reset is None or now < reading.taken_at + reading.day_reset
             ):
