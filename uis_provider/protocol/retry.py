@@ -10,9 +10,11 @@ from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimi
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff for transient failures; a per-minute limit waits out its reset instead.
+    """Bounded exponential backoff for transient failures.
 
-    Auth errors are not retried here (the session re-logs in once); caller errors and the daily limit never are.
+    A per-minute refusal is no retry: the session waits it out as back-pressure (:mod:`uis_provider.protocol.budget`),
+    ``limit_margin`` seconds past its reset. Auth errors are not retried here (the session re-logs in once); caller
+    errors and the daily limit never are.
     """
 
     max_retries: int = 5
