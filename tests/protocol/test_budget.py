@@ -105,18 +105,25 @@ def test_others_spending_the_budget_raise_the_estimate_and_thin_out_the_last_cal
     assert not any(share.go_ahead(0, 1, rng) for _ in range(100))
 
 
-def test_a_refusal_doubles_the_estimate_up_to_the_limit_and_a_new_period_starts_afresh() -> None:
+def test_a_refusal_doubles_the_estimate_past_the_limit_and_a_new_period_starts_afresh() -> None:
     share = BudgetShare()
     share.on_answer(reading(9, at=0.0), 1)
     assert share.sharers == 3.0
-    share.on_refusal(reading(0, at=0.5))
+    share.on_refusal()
     assert share.sharers == 6.0
-    for _ in range(5):
-        share.on_refusal(reading(0, at=0.6))
+    share.on_refusal()
     assert share.sharers == 12.0
+    share.on_refusal()
+    assert share.sharers == 24.0, "more clients than the 12 calls a period: only refusals can tell"
+    rng = random.Random(9)
+    probes = sum(share.go_ahead(12, 1, rng) for _ in range(4000))
+    assert 1700 < probes < 2300, "a full budget probed by about half of the clients, the rest sit the period out"
+    for _ in range(20):
+        share.on_refusal()
+    assert share.sharers == 1024.0
     # the next period: the last period's estimate holds until this one's readings say more
     share.on_answer(reading(11, at=5.0), 1)
-    assert share.sharers == 12.0
+    assert share.sharers == 1024.0
     share.on_answer(reading(10, at=5.1), 1)
     share.on_answer(reading(11, at=9.5), 1)  # a third period, where only this client spends
     assert share.sharers == 1.0
@@ -261,3 +268,16 @@ def test_an_old_reading_is_discounted_by_what_the_others_spend_meanwhile() -> No
     alone = BudgetShare()
     alone.on_answer(reading(11, at=100.0, reset=4.0), 1, period=4.0)
     assert alone.points_left(reading(11, at=100.0, reset=4.0), now=103.0) == 11.0, "nobody else spends"
+
+
+def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
+    share = BudgetShare()
+    for _ in range(8):
+        share.on_refusal()
+    assert share.sharers == 256.0
+    rounds = 0
+    rng = random.Random(11)
+    while not share.go_ahead(12, 1, rng):
+        share.sat_out()
+        rounds += 1
+    assert rounds <= 8, "a client that keeps sitting out probes again within a few periods"

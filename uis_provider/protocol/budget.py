@@ -23,6 +23,8 @@ DEFAULT_BUDGET_TIMEOUT = 6 * 3600.0
 #: A deadline taken from ``execution_timeout`` ends this share of it early (at most a minute), so the task fails with
 #: an error that names the budget rather than being killed by Airflow's timeout.
 EXECUTION_TIMEOUT_MARGIN = 0.05
+#: The most clients a share estimate assumes (a bound on how rarely a client probes the budget).
+MAX_SHARERS = 1024.0
 #: Share of the reset period a wait for the minute budget is spread over, beyond the reset itself.
 DEFAULT_JITTER = 1.0
 
@@ -164,10 +166,19 @@ class BudgetShare:
             return None
         return reading.minute_remaining - self._others_rate * max(0.0, now - reading.taken_at)
 
-    def on_refusal(self, reading: RateLimits | None) -> None:
-        """A call was refused: more clients want the budget than the estimate says; double it (up to the limit)."""
-        ceiling = reading.minute_limit if reading is not None and reading.minute_limit else 1.0
-        self._current = min(max(ceiling, 1.0), self._current * 2.0)
+    def on_refusal(self) -> None:
+        """A call was refused: more clients want the budget than the estimate says; double it.
+
+        Readings cannot count past the budget's own size, so only refusals tell that more clients than the budget has
+        calls a period are waiting; the estimate may then exceed the limit, and clients sit whole periods out.
+        """
+        self._current = min(MAX_SHARERS, self._current * 2.0)
+
+    def sat_out(self) -> None:
+        """This client let a whole period go: halve the estimate, so that it does not sit out for good once the
+        others are done (only answers and refusals would correct it otherwise)."""
+        self._current = max(1.0, self._current / 2.0)
+        self._previous = max(1.0, self._previous / 2.0)
 
     def go_ahead(self, points_left: float | None, weight: int, rng: random.Random) -> bool:
         """True when a call of ``weight`` points may go now, with ``points_left`` in the budget as last read."""

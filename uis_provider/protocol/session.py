@@ -198,7 +198,7 @@ class UISSession:
         wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
         with self._lock:
             self.window.on_refusal(self.clock())
-            self.share.on_refusal(self.limits)
+            self.share.on_refusal()
         return wait
 
     def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
@@ -231,6 +231,7 @@ class UISSession:
                     # more clients share the budget than it has calls a period: sit this period out
                     period = self._period or reading.minute_reset or 60.0
                     wait = spread_wait(period, period, self._rng)
+                    self.share.sat_out()
                     return wait, (
                         f"leaving this period of the minute point budget to the ~{self.share.sharers:.0f} clients "
                         f"sharing it; waiting {wait:.1f} s"
