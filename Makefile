@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e e2e-distributed bench build docs clean
+.PHONY: demo test lint e2e e2e-distributed bench bench-budget build docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ $(DOCS_STAMP): $(STAMP)
 docs: $(DOCS_STAMP)
 	rm -rf docs/_build
 	$(PY) -m sphinx -W --keep-going -n -b html docs docs/_build/html
+## bench-budget: 4, 16 and 64 concurrent day-tasks (separate processes) sharing a minute budget of 12 points per
+##               4 s on the emulator: wall vs the budget's floor, refused calls, failed tasks (bench/BUDGET.md,
+##               budget.json; about 10 minutes on 2 cores)
+bench-budget: $(STAMP)
+	$(PY) bench/budget.py
 
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)

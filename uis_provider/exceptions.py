@@ -145,11 +145,30 @@ class UISRateLimitError(UISError):
         """A minute budget refills within a minute, so it is worth waiting for; a day budget is not."""
         return self.limit_type != "day"
 
+    @property
+    def points_needed(self) -> int | None:
+        """Points the interrupted run still needed, when the caller knew (``params["points_needed"]``)."""
+        value = self.params.get("points_needed")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def needing(self, points: int, what: str) -> UISRateLimitError:
+        """This error again, saying the run still needed ``points`` points (``what`` they were for)."""
+        return type(self)(
+            self.message,
+            code=self.code,
+            mnemonic=self.mnemonic,
+            params={**self.params, "points_needed": points, "points_for": what},
+            method=self.method,
+            limits=self.limits,
+        )
+
     def hint(self) -> str:
         if self.limit_type == "day":
             reset = self.reset_seconds
             when = f" in {int(reset)} s ({_duration(reset)})" if reset is not None else ""
-            return f"The daily point budget is exhausted; it refills{when}. Retrying earlier cannot succeed"
+            needed = self.points_needed
+            still = f"; this run still needed {needed} point(s) ({self.params.get('points_for')})" if needed else ""
+            return f"The daily point budget is exhausted; it refills{when}{still}. Retrying earlier cannot succeed"
         return ""
 
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from uis_provider.protocol.filters import stable_sort, validate_fields, validate
 from uis_provider.protocol.keyset import keyset_for
 from uis_provider.protocol.methods import ReportMethod, report_method
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
+from uis_provider.protocol.progress import ProgressMeter
 from uis_provider.protocol.windows import API_TIME, Window
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer, validate_output_options
@@ -184,11 +186,18 @@ def _total_from(error: UISPagingLimitError) -> int | None:
 
 @dataclass
 class ExtractProgress:
-    """What one pass over a window did: the parts it paged and the records it kept and dropped."""
+    """What one pass over a window did: the parts it paged, the records it kept and dropped, its progress lines."""
 
     parts: list[Window] = field(default_factory=list)
     records: int = 0
     dropped: int = 0
+    meter: ProgressMeter = field(default_factory=lambda: ProgressMeter(time.monotonic))
+
+    def page(self, hook: UISHook, records: int) -> None:
+        """Count a page of ``records`` and log a progress line when one is due."""
+        line = self.meter.page(records, hook.session.stats.budget_waited)
+        if line is not None:
+            log.info("%s", line)
 
 
 def iter_window_records(
@@ -215,7 +224,8 @@ def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: Ext
             total = _total_from(exc)
         else:
             progress.parts.append(part)
-            records = _records_of(first, pages)
+            progress.meter.add_query(first.total_items, paging.page_count(first.total_items, query.page_size))
+            records = _records_of(first, pages, lambda count: progress.page(hook, count))
             del first  # from here the generator alone holds the first page, and lets go of it as it is written
             yield from _kept_records(part, query, progress, records)
             return
@@ -234,8 +244,10 @@ def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: Ext
         yield from _part_records(hook, piece, query, progress)
 
 
-def _records_of(first: Page, rest: Iterator[Page]) -> Iterator[dict[str, Any]]:
+def _records_of(first: Page, rest: Iterator[Page], on_page: Callable[[int], None]) -> Iterator[dict[str, Any]]:
     """The records of ``first``, then of each later page, each dropped from its page as it is handed out.
+
+    ``on_page`` is told each page's record count as the page arrives (for the progress lines).
 
     A page holds 10 000 records: letting go of the written ones at once lets the pages still being fetched and
     decoded reuse their memory, so the peak stays near one page whatever the window's size. Consumes the pages.
@@ -245,6 +257,7 @@ def _records_of(first: Page, rest: Iterator[Page]) -> Iterator[dict[str, Any]]:
     while page is not None:
         records = page.records
         del page
+        on_page(len(records))
         records.reverse()
         while records:
             yield records.pop()
@@ -350,6 +363,8 @@ def extract_window(
             )
             attempt += 1
             continue
+        stats = hook.session.stats
+        log.info("%s", progress.meter.summary(stats.budget_waited, stats.refusals))
         return ExtractResult(path, progress.records, tuple(progress.parts), attempt, progress.dropped)
 
 

@@ -175,13 +175,17 @@ def test_paces_itself_by_minute_remaining(make_emulator, monkeypatch: pytest.Mon
     assert hook.session.limits is not None and hook.session.limits.minute_limit == 3
 
 
-def test_minute_limit_error_waits_for_reset_then_retries(make_emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minute_limit_refusal_waits_for_reset_without_using_a_retry(
+    make_emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api = make_emulator(minute_window=1.0)
     monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
     api.faults.script(["limit_minute"])
     hook = UISHook(retry_policy=FAST)
     assert hook.call("get.account")["data"]
-    assert hook.session.stats.retries == 1
+    assert hook.session.stats.retries == 0
+    assert hook.session.stats.refusals == 1
+    assert hook.session.stats.budget_waited >= 1.0  # the reset the refusal announced
     assert [r["error"] for r in api.requests] == ["limit_exceeded", None]
 
 

@@ -7,16 +7,22 @@ import gzip
 import importlib.util
 import io
 import json
+import logging
+import math
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
 
+from tests.conftest import conn_json
 from uis_provider.exceptions import (
     UISConfigurationError,
     UISInvalidParamsError,
     UISPermissionError,
+    UISRateLimitError,
     UISTransportError,
 )
 from uis_provider.operators.report import UISReportToStorageOperator, lineage_names, output_uri
@@ -419,3 +425,47 @@ def test_an_unreachable_store_is_named_before_any_call(uis_conn: str, emulator: 
     assert "ConnectionRefusedError" in str(caught.value)
     assert emulator.count() == 0
     assert output_uri(ObjectStoragePath("ftp://127.0.0.1:2121/dir/x.jsonl")) == "ftp://127.0.0.1:2121/dir/x.jsonl"
+
+
+@pytest.mark.parametrize("bad", [0, -1, "later", timedelta(0)])
+def test_budget_timeout_is_checked_when_the_dag_is_parsed(bad: Any, tmp_path: Path) -> None:
+    with pytest.raises(UISConfigurationError, match="budget_timeout must be a number of seconds > 0"):
+        uploaded_calls(tmp_path, budget_timeout=bad)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"budget_timeout": 2}, "deadline (budget_timeout=2 s)"),
+        ({"execution_timeout": timedelta(seconds=20)}, "deadline (the task's execution_timeout of 20 s"),
+    ],
+)
+def test_waiting_for_the_minute_budget_ends_at_a_named_deadline_and_writes_nothing(
+    make_emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, options: dict[str, Any], named: str
+) -> None:
+    api = make_emulator(minute_limit=1, minute_window=120.0)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url, timezone=TZ))
+    op = uploaded_calls(tmp_path, page_size=10, **options)
+    with pytest.raises(UISRateLimitError, match=re.escape(named)) as info:
+        op.execute(interval(6))
+    assert info.value.limit_type == "minute"
+    assert "an Airflow pool per UIS connection" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    assert api.count("get.uploaded_calls") == 1, "it failed before waiting, not after"
+
+
+def test_long_extracts_log_progress_lines_and_a_summary(
+    uis_conn: str, emulator: UISEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uis_provider.extract")
+    result = uploaded_calls(tmp_path, page_size=5).execute(interval(6, days=2))
+    pages = math.ceil(result["records"] / 5)
+    assert pages > 20
+    lines = [record.getMessage() for record in caplog.records if record.name == "uis_provider.extract"]
+    progress = [line for line in lines if line.startswith("progress: ")]
+    assert [line.split(",")[0] for line in progress] == [
+        f"progress: {done}/{pages} pages" for done in range(10, pages, 10)
+    ]
+    assert all(f"/{result['records']} records" in line and "left" in line for line in progress)
+    summary = [line for line in lines if line.startswith("done: ")]
+    assert summary == [summary[0]] and summary[0].startswith(f"done: {pages} pages, {result['records']} records")

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -874,3 +875,41 @@ def test_cli_serves_until_sigterm() -> None:
         _out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "RuntimeWarning" not in err
+
+
+def test_cli_budget_flags_behave_as_the_reference_says() -> None:
+    """``--minute-limit/--minute-window/--day-limit``: points for successful calls only, ``metadata.limits`` in every
+    answer and error, a minute refusal that says when it resets and refills then, a day refusal that does not."""
+    command = [sys.executable, "-m", "uis_provider.testing.emulator", "--port", "0", "--calls", "50"]
+    command += ["--api-key", "cli-key", "--minute-limit", "3", "--minute-window", "2", "--day-limit", "5"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        params = {"access_token": "cli-key"}
+        remaining = [rpc(url, "get.account", params)["result"]["metadata"]["limits"] for _ in range(3)]
+        assert [limits["minute_remaining"] for limits in remaining] == [2, 1, 0]
+        assert [limits["day_remaining"] for limits in remaining] == [4, 3, 2]
+        assert all(limits["minute_limit"] == 3 and limits["day_limit"] == 5 for limits in remaining)
+        assert all(1 <= limits["minute_reset"] <= 2 for limits in remaining), "the 2-second window"
+        refused = rpc(url, "get.account", params)["error"]
+        assert refused["code"] == -32029 and refused["data"]["mnemonic"] == "limit_exceeded"
+        assert refused["data"]["params"] == {"limit_type": "minute", "limit_max_value": 3}
+        limits = refused["data"]["metadata"]["limits"]
+        assert limits["minute_remaining"] == 0 and limits["day_remaining"] == 2, "a refused call costs nothing"
+        bad = rpc(url, "get.uploaded_calls", params)["error"]  # no dates: refused for its parameters, for free
+        assert bad["data"]["metadata"]["limits"]["day_remaining"] == 2
+        deadline = time.monotonic() + 30
+        while "error" in (answer := rpc(url, "get.account", params)):  # the minute refills after its reset
+            assert answer["error"]["data"]["params"]["limit_type"] == "minute" and time.monotonic() < deadline
+            time.sleep(answer["error"]["data"]["metadata"]["limits"]["minute_reset"] or 0.2)
+        assert answer["result"]["metadata"]["limits"]["day_remaining"] == 1
+        assert "result" in rpc(url, "get.account", params)
+        day = rpc(url, "get.account", params)["error"]
+        assert day["data"]["params"] == {"limit_type": "day", "limit_max_value": 5}
+        limits = day["data"]["metadata"]["limits"]
+        assert limits["day_remaining"] == 0 and 86_000 < limits["day_reset"] <= 86_400
+        assert limits["minute_remaining"] > 0, "the day refusal is not a minute one"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)

@@ -14,11 +14,19 @@ from typing import Any
 import requests
 from airflow.sdk import BaseHook
 
-from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
+from uis_provider.exceptions import (
+    UISConfigurationError,
+    UISDataChangedError,
+    UISError,
+    UISPagingLimitError,
+    UISRateLimitError,
+)
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
+from uis_provider.protocol.budget import BudgetDeadline
 from uis_provider.protocol.jsonrpc import result_metadata, result_records
 from uis_provider.protocol.keyset import Keyset
+from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
@@ -54,7 +62,10 @@ class UISHook(BaseHook):
     :param uis_conn_id: the Airflow connection of type ``uis``.
     :param retry_policy: how transient failures are retried (default: 5 retries, exponential backoff).
     :param prefetch_pages: pages :meth:`paginate` fetches ahead on worker threads while the caller handles the
-        current page (0 fetches one page at a time); never more than the minute and day point budgets left.
+        current page (0 fetches one page at a time); never more than the minute and day point budgets left, and
+        halved when the minute budget refuses a call (other tasks share it), growing back by one a round.
+    :param budget_deadline: when calls stop waiting for the shared minute point budget and fail, naming it
+        (default: :data:`~uis_provider.protocol.budget.DEFAULT_BUDGET_TIMEOUT` from the first call).
     """
 
     conn_name_attr = "uis_conn_id"
@@ -68,6 +79,7 @@ class UISHook(BaseHook):
         *,
         retry_policy: RetryPolicy | None = None,
         prefetch_pages: int = DEFAULT_PREFETCH_PAGES,
+        budget_deadline: BudgetDeadline | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -79,6 +91,12 @@ class UISHook(BaseHook):
             )
         self.retry_policy = retry_policy or RetryPolicy()
         self.prefetch_pages = validate_prefetch_pages(prefetch_pages)
+        if budget_deadline is not None and not isinstance(budget_deadline, BudgetDeadline):
+            raise UISConfigurationError(
+                "budget_deadline must be a uis_provider.protocol.budget.BudgetDeadline (or None for the default), "
+                f"got {type(budget_deadline).__name__} {budget_deadline!r}"
+            )
+        self.budget_deadline = budget_deadline
         self._timezone: str | None = None
 
     def __repr__(self) -> str:
@@ -106,7 +124,13 @@ class UISHook(BaseHook):
     @cached_property
     def session(self) -> UISSession:
         """The auth/limits state shared by this hook's calls."""
-        return UISSession(self.settings, policy=self.retry_policy, on_secret=_mask)
+        return UISSession(
+            self.settings,
+            policy=self.retry_policy,
+            on_secret=_mask,
+            budget_deadline=self.budget_deadline,
+            in_flight=max(1, self.prefetch_pages),
+        )
 
     @cached_property
     def http(self) -> requests.Session:
@@ -143,12 +167,32 @@ class UISHook(BaseHook):
         ``keyset`` (the unique key ``params["sort"]`` orders by) continues with the rows after the last one reached;
         without one, :class:`UISPagingLimitError` is raised after the first page. :class:`UISDataChangedError` is
         raised when ``total_items`` moves while paging (read it again). Pass a ``sort`` on a unique key for pages
-        that neither skip nor repeat a record.
+        that neither skip nor repeat a record. When the daily point budget runs out, the
+        :class:`UISRateLimitError` says how many points the pages not yet read still needed.
         """
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
-        base = dict(params or {})
+        done = _Done()
+        try:
+            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done)
+        except UISRateLimitError as exc:
+            if exc.limit_type != "day":
+                raise
+            left = paging.page_count(done.total, page_size) - done.pages if done.total is not None else 1
+            what = f"{left} more page(s) of {method}" + ("" if done.total is not None else " at least")
+            raise exc.needing(max(1, left) * method_weight(method), what) from None
+
+    def _pages(
+        self,
+        method: str,
+        base: dict[str, Any],
+        page_size: int,
+        depth: int,
+        keyset: Keyset | None,
+        done: _Done,
+    ) -> Generator[Page, None, None]:
         first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
+        done.total = total
         workers = min(depth, paging.page_count(total, page_size) - 1)
         with (
             sync.FlowPool(self.settings.endpoint, workers, self.settings)
@@ -169,11 +213,11 @@ class UISHook(BaseHook):
             feed.plan(base, total, after_first=True)
             first = _complete(Page(first_records, 0, total), page_size, method)
             feed.top_up()  # the next pages go out while the caller handles the first
-            yield first
+            yield done.handed(first)
             del first
             del first_records  # from here only the caller holds a page it was handed
             while feed.pending:
-                yield feed.take()
+                yield done.handed(feed.take())
 
     def _first_page(
         self, method: str, base: dict[str, Any], page_size: int, *, capped: bool = True
@@ -250,6 +294,19 @@ class UISHook(BaseHook):
         self.close()
 
 
+@dataclass
+class _Done:
+    """How far :meth:`UISHook.paginate` got: the query's ``total_items`` once known, and the pages handed out."""
+
+    total: int | None = None
+    pages: int = 0
+
+    def handed(self, page: Page) -> Page:
+        """Count ``page`` as handed to the caller, and return it."""
+        self.pages += 1
+        return page
+
+
 @dataclass(frozen=True)
 class _Slot:
     """One page still to fetch: its query's parameters, offset and the ``total_items`` the query must answer."""
@@ -320,7 +377,7 @@ class _PageFeed:
         """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow."""
         if self._pool is None or any(future.done() and future.exception() for _, future in self._ahead):
             return
-        room = self._depth - len(self._ahead)
+        room = min(self._depth, self._session.window.allowed) - len(self._ahead)
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             # a page just sent books its points only when its worker starts it: count every unanswered one too, so

@@ -7,7 +7,9 @@ atomically, and the same window over the same data gives byte-identical output.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,6 +27,7 @@ from uis_provider.extract import (
 )
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook, validate_prefetch_pages
 from uis_provider.protocol import paging
+from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, BudgetDeadline, budget_timeout_seconds
 from uis_provider.protocol.methods import ReportMethod
 from uis_provider.protocol.params import optional_mapping, positive_int
 from uis_provider.protocol.retry import RetryPolicy
@@ -76,6 +79,9 @@ class UISReportToStorageOperator(BaseOperator):
         (:class:`~uis_provider.protocol.retry.RetryPolicy`; default 5 retries with exponential backoff).
     :param prefetch_pages: pages fetched ahead while the current one is written (default 4, each ~7 MB encoded at
         10 000 records; never more than the minute's points left); 0 fetches one page at a time.
+    :param budget_timeout: how long the task may wait in all for the minute point budget it shares with other
+        tasks on the account (seconds or a ``timedelta``; default 6 hours, never past ``execution_timeout``). A
+        per-minute refusal is waited out, not retried; the daily budget running out fails at once.
     :param uis_conn_id: the Airflow connection of type ``uis``.
     """
 
@@ -113,6 +119,7 @@ class UISReportToStorageOperator(BaseOperator):
         column_kinds: Mapping[str, str] | None = None,
         api_retry_policy: RetryPolicy | None = None,
         prefetch_pages: int = DEFAULT_PREFETCH_PAGES,
+        budget_timeout: float | timedelta = DEFAULT_BUDGET_TIMEOUT,
         uis_conn_id: str = UISHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -135,6 +142,7 @@ class UISReportToStorageOperator(BaseOperator):
         self.column_kinds = column_kinds
         self.api_retry_policy = api_retry_policy
         self.prefetch_pages = prefetch_pages
+        self.budget_timeout = budget_timeout
         self.uis_conn_id = uis_conn_id
         self._lineage: tuple[str, str, ObjectStoragePath] | None = None
         self._check_static_options()
@@ -147,6 +155,7 @@ class UISReportToStorageOperator(BaseOperator):
         positive_int(self.max_window_days, "max_window_days", "days per request window")
         positive_int(self.max_attempts, "max_attempts", "passes over a window whose data moves")
         validate_prefetch_pages(self.prefetch_pages)
+        budget_timeout_seconds(self.budget_timeout)
         if self.column_kinds is not None:
             try:
                 validate_column_kinds(self.column_kinds)
@@ -196,7 +205,13 @@ class UISReportToStorageOperator(BaseOperator):
         start, end = self.window_bounds(context)
         query = self.build_query()
         path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
-        with UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy, prefetch_pages=self.prefetch_pages) as hook:
+        deadline = BudgetDeadline.for_task(self.budget_timeout, self.execution_timeout, time.time())
+        with UISHook(
+            self.uis_conn_id,
+            retry_policy=self.api_retry_policy,
+            prefetch_pages=self.prefetch_pages,
+            budget_deadline=deadline,
+        ) as hook:
             stats = hook.session.stats
             window = Window.build(start, end, hook.get_timezone())
             self.log.info(
@@ -219,13 +234,14 @@ class UISReportToStorageOperator(BaseOperator):
             )
             api_calls = stats.calls + stats.logins
             self.log.info(
-                "Wrote %d records to %s in %d part(s), %d API call(s) (%d retries), %d pass(es); %d out-of-window "
-                "record(s) dropped",
+                "Wrote %d records to %s in %d part(s), %d API call(s) (%d retries, %d refused by the minute budget), "
+                "%d pass(es); %d out-of-window record(s) dropped",
                 result.records,
                 output_uri(result.path),
                 len(result.parts),
                 api_calls,
                 stats.retries,
+                stats.refusals,
                 result.attempts,
                 result.dropped,
             )

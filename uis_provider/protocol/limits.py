@@ -64,3 +64,7 @@ class RateLimits:
             return 0.0
         reset = self.minute_reset if self.minute_reset is not None else 60.0
         return max(0.0, self.taken_at + reset - now)
+
+    def minute_expired(self, now: float) -> bool:
+        """True once the minute budget this reading saw has reset: what it said no longer holds."""
+        return self.minute_reset is not None and now >= self.taken_at + self.minute_reset

@@ -10,14 +10,16 @@ from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimi
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff for transient failures; a per-minute limit waits out its reset instead.
+    """Bounded exponential backoff for transient failures.
 
-    Auth errors are not retried here (the session re-logs in once); caller errors and the daily limit never are.
+    A per-minute refusal is no retry: the session waits it out as back-pressure (:mod:`uis_provider.protocol.budget`),
+    ``limit_margin`` seconds past its reset. Auth errors are not retried here (the session re-logs in once); caller
+    errors and the daily limit never are.
 
     :param max_retries: retries after the first attempt (0 = none); the same request id is sent on each.
     :param backoff_base: seconds before the first retry; each further one waits twice as long.
     :param backoff_max: the longest wait between two tries, in seconds.
-    :param limit_margin: seconds added to the minute budget's reset before retrying a ``limit_exceeded``.
+    :param limit_margin: seconds past the minute budget's reset before a refused call is sent again.
     """
 
     max_retries: int = 5

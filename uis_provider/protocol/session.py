@@ -7,14 +7,22 @@ carry the effects out, so the JSON-RPC logic exists once.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from uis_provider.exceptions import UISAuthError, UISError, UISTransportError
+from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.protocol.auth import ConnectionSettings
+from uis_provider.protocol.budget import (
+    DEFAULT_BUDGET_TIMEOUT,
+    BudgetDeadline,
+    BudgetShare,
+    InFlightWindow,
+    spread_wait,
+)
 from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
 from uis_provider.protocol.limits import RateLimits, method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -68,12 +76,18 @@ CallFlow = Generator[Effect, "Reply | None", dict[str, Any]]
 
 @dataclass
 class CallStats:
-    """Counters a task can log and return: calls sent, retries, re-logins and seconds spent waiting."""
+    """Counters a task can log and return: calls sent, retries, re-logins and seconds spent waiting.
+
+    ``refusals`` counts calls the minute budget refused (back-pressure, not retries); ``budget_waited`` is the part
+    of ``waited`` spent waiting for the minute budget (pacing and refusals).
+    """
 
     calls: int = 0
     retries: int = 0
     logins: int = 0
     waited: float = 0.0
+    refusals: int = 0
+    budget_waited: float = 0.0
 
 
 class UISSession:
@@ -82,6 +96,9 @@ class UISSession:
     Flows of one session may run at the same time on several threads (the hook's page prefetch): the counters,
     the reading and the points of calls still in flight are updated under a lock, one call logs in for all, and
     a call is sent only while the minute budget has points left beyond those of the calls in flight.
+    A per-minute refusal is back-pressure from calls this session cannot see (other tasks on the same account):
+    the call waits for the reset plus jitter over the reset period, the in-flight ``window`` halves, and no retry is
+    used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now) ends the waiting.
     ``on_secret`` is called with every secret the session learns (the API key, the password, each session
     token) before it can reach a log — the hook passes Airflow's ``mask_secret``.
     """
@@ -93,6 +110,9 @@ class UISSession:
         policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         on_secret: Callable[[str], None] | None = None,
+        budget_deadline: BudgetDeadline | None = None,
+        in_flight: int = 1,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy or RetryPolicy()
@@ -100,6 +120,14 @@ class UISSession:
         self.on_secret = on_secret or (lambda _secret: None)
         self.stats = CallStats()
         self.limits: RateLimits | None = None
+        self.budget_deadline = budget_deadline or BudgetDeadline.after(DEFAULT_BUDGET_TIMEOUT, clock())
+        #: Pages a paginator may keep in flight: AIMD between 1 and ``in_flight`` on the minute budget's refusals.
+        self.window = InFlightWindow(in_flight)
+        #: How many clients draw on the same minute budget, estimated from its readings.
+        self.share = BudgetShare()
+        self._rng = rng or random.Random()
+        #: The longest ``minute_reset`` read so far: the length of the budget's period, over which waits spread.
+        self._period = 0.0
         self._token: str | None = None if settings.uses_session else settings.secret
         self._token_expires_at: float | None = None
         self._lock = threading.Lock()
@@ -129,18 +157,64 @@ class UISSession:
         merged.update(params or {})
         return merged
 
-    def _count(self, *, calls: int = 0, retries: int = 0, logins: int = 0, waited: float = 0.0) -> None:
+    def _count(
+        self,
+        *,
+        calls: int = 0,
+        retries: int = 0,
+        logins: int = 0,
+        waited: float = 0.0,
+        refusals: int = 0,
+        budget_waited: float = 0.0,
+    ) -> None:
         with self._lock:
             self.stats.calls += calls
             self.stats.retries += retries
             self.stats.logins += logins
-            self.stats.waited += waited
+            self.stats.waited += waited + budget_waited
+            self.stats.refusals += refusals
+            self.stats.budget_waited += budget_waited
 
-    def _record_limits(self, limits: Any) -> None:
+    def _record_limits(self, limits: Any, spent: int = 0) -> None:
+        """Keep the reading of an answer; ``spent`` is the points the answered call cost (0 when refused)."""
         reading = RateLimits.parse(limits, self.clock())
         if reading is not None:
             with self._lock:
                 self.limits = _fresher(self.limits, reading)
+                if reading.minute_reset is not None:
+                    self._period = max(self._period, reading.minute_reset)
+                if spent:
+                    self.share.on_answer(reading, spent, self._period)
+
+    def _spread(self, wait: float) -> float:
+        """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
+        stretched over more periods after refusals in a row."""
+        with self._lock:
+            return spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
+
+    def _refused(self, error: UISRateLimitError) -> float:
+        """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
+        reset = error.reset_seconds
+        wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
+        with self._lock:
+            self.window.on_refusal(self.clock())
+            self.share.on_refusal()
+        return wait
+
+    def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
+        """The error to raise when waiting ``wait`` more seconds for the minute budget would pass the deadline."""
+        now = self.clock()
+        deadline = self.budget_deadline
+        if deadline.allows(wait, now):
+            return None
+        return UISRateLimitError(
+            f"the shared minute point budget was still used up at the deadline ({deadline.name}) after "
+            f"{self.stats.budget_waited:.0f} s of waiting on it and {self.stats.refusals} refused call(s). Other "
+            "tasks use the same account: run fewer at once (an Airflow pool per UIS connection) or raise the deadline",
+            mnemonic="limit_exceeded",
+            method=method,
+            params={"limit_type": "minute", "deadline": deadline.name},
+        )
 
     def _reserve(self, weight: int) -> tuple[float, str]:
         """Book ``weight`` points for a call about to be sent, or say how long to wait first (and why)."""
@@ -148,18 +222,46 @@ class UISSession:
             return 0.0, ""
         with self._lock:
             reading = self.limits
-            wait = reading.wait_before(weight + self._in_flight_points, self.clock()) if reading else 0.0
+            now = self.clock()
+            if reading is not None and reading.minute_expired(now):
+                if self._in_flight_points:
+                    # the budget has reset since it was read: one call probes it, the others wait for its reading
+                    return CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first"
+                if not self.share.go_ahead(reading.minute_limit, weight, self._rng):
+                    # more clients share the budget than it has calls a period: sit this period out
+                    period = self._period or reading.minute_reset or 60.0
+                    wait = spread_wait(period, period, self._rng)
+                    self.share.sat_out()
+                    return wait, (
+                        f"leaving this period of the minute point budget to the ~{self.share.sharers:.0f} clients "
+                        f"sharing it; waiting {wait:.1f} s"
+                    )
+            wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
+            if wait <= 0 and reading is not None and not reading.minute_expired(now):
+                left = self.share.points_left(reading, now)
+                if left is not None and not self.share.go_ahead(left - self._in_flight_points, weight, self._rng):
+                    # about as many clients go on as the budget has calls left; this one waits for the reset
+                    wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
+                    wait = spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
+                    return wait, (
+                        f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the "
+                        f"~{self.share.sharers:.0f} "
+                        f"clients sharing it; waiting {wait:.1f} s for it to reset"
+                    )
             if wait <= 0:
                 self._in_flight_points += weight
                 return 0.0, ""
             if self._in_flight_points and reading is not None and _booked_by_calls_in_flight(reading, weight):
                 return CONCURRENCY_POLL, "the minute point budget left is booked by calls in flight; waiting"
+        wait = self._spread(wait)
         return wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset"
 
     def affordable_calls(self, method: str) -> int | None:
         """Calls of ``method`` the last reading's minute and day budgets allow beyond the calls in flight.
 
-        ``None`` when nothing bounds them: no reading yet, a free method, or every budget read has reset since.
+        ``None`` when nothing bounds them: no reading yet, or a free method. Of the minute budget, only this client's
+        share (:class:`~uis_provider.protocol.budget.BudgetShare`); once it has reset, one call (the probe that reads
+        it again).
         """
         weight = method_weight(method)
         with self._lock:
@@ -167,14 +269,16 @@ class UISSession:
             if reading is None or weight <= 0:
                 return None
             now = self.clock()
-            left = [
-                remaining
-                for remaining, reset in (
-                    (reading.minute_remaining, reading.minute_reset),
-                    (reading.day_remaining, reading.day_reset),
-                )
-                if remaining is not None and (reset is None or now < reading.taken_at + reset)
-            ]
+            left: list[float] = []
+            if reading.minute_expired(now):
+                left.append(weight)  # a reset budget is probed by one call before more go ahead
+            elif reading.minute_remaining is not None:
+                # only this client's share of what is left: the clients it shares the budget with read it too
+                left.append(max(0.0, self.share.points_left(reading, now) or 0.0) / self.share.sharers)
+            if reading.day_remaining is not None and (
+                reading.day_reset is None or now < reading.taken_at + reading.day_reset
+            ):
+                left.append(reading.day_remaining)
             if not left:
                 return None
             return max(0, int((min(left) - self._in_flight_points) // weight))
@@ -228,7 +332,10 @@ class UISSession:
                     self._end_login()
             wait, reason = self._reserve(weight)
             if wait > 0:
-                self._count(waited=wait)
+                late = self._past_deadline(method, wait)
+                if late is not None:
+                    raise late
+                self._count(budget_waited=wait)
                 yield Sleep(wait, reason)
                 continue
             token = self._token
@@ -243,10 +350,22 @@ class UISSession:
                     self._record_limits(exc.limits)
                     failure = exc
                 else:
-                    self._record_limits(result_metadata(result).get("limits"))
+                    self._record_limits(result_metadata(result).get("limits"), weight)
+                    with self._lock:
+                        self.window.on_success()
                     return result
             finally:
                 self._release(weight)
+            if isinstance(failure, UISRateLimitError) and failure.limit_type != "day":
+                wait = self._refused(failure)
+                late = self._past_deadline(method, wait)
+                if late is not None:
+                    raise late from failure
+                self._count(refusals=1, budget_waited=wait)
+                yield Sleep(
+                    wait, f"the minute point budget refused {method} (shared with other calls); waiting {wait:.1f} s"
+                )
+                continue
             if isinstance(failure, UISAuthError):
                 if self.settings.uses_session and relogins < MAX_RELOGINS:
                     relogins += 1

@@ -1,0 +1,283 @@
+"""The sans-IO budget core: AIMD window, jittered waits, the share estimate, the deadline, and a session's flow
+through per-minute refusals (back-pressure, not retries) and the day limit, driven without any I/O."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from uis_provider.exceptions import UISConfigurationError, UISRateLimitError
+from uis_provider.protocol.auth import settings_for
+from uis_provider.protocol.budget import (
+    DEFAULT_BUDGET_TIMEOUT,
+    BudgetDeadline,
+    BudgetShare,
+    InFlightWindow,
+    budget_timeout_seconds,
+    spread_wait,
+)
+from uis_provider.protocol.limits import RateLimits
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.protocol.session import Reply, Send, Sleep, UISSession
+
+# -- AIMD -------------------------------------------------------------------------------------------------------
+
+
+def test_window_starts_at_one_and_grows_by_one_per_round_up_to_its_ceiling() -> None:
+    window = InFlightWindow(4)
+    sizes = [window.allowed]
+    for _ in range(12):
+        window.on_success()
+        sizes.append(window.allowed)
+    assert sizes[0] == 1
+    assert sizes == sorted(sizes), "it never shrinks on success"
+    assert max(sizes) == 4 and sizes[-1] == 4
+    # additive: about one more call per round of answers, so each step takes more answers than one
+    assert sizes.index(2) == 1
+    assert sizes.index(3) - sizes.index(2) >= 2 and sizes.index(4) - sizes.index(3) >= 2
+
+
+def test_window_halves_on_a_refusal_once_per_hold_and_never_below_one() -> None:
+    window = InFlightWindow(8, hold=1.0)
+    for _ in range(40):
+        window.on_success()
+    assert window.allowed == 8
+    assert window.on_refusal(now=10.0) and window.allowed == 4
+    assert not window.on_refusal(now=10.5) and window.allowed == 4, "refusals of one burst are one signal"
+    assert window.on_refusal(now=11.0) and window.allowed == 2
+    for now in (12.0, 13.0, 14.0, 15.0):
+        window.on_refusal(now)
+    assert window.allowed == 1
+
+
+def test_refusals_in_a_row_stretch_the_backoff_and_a_success_resets_it() -> None:
+    window = InFlightWindow(4, hold=0.0, max_backoff=4.0)
+    assert window.backoff == 1.0
+    for now in range(5):
+        window.on_refusal(float(now))
+    assert window.backoff == 4.0
+    window.on_success()
+    assert window.backoff == 1.0
+
+
+# -- jitter -----------------------------------------------------------------------------------------------------
+
+
+def test_waits_spread_over_the_reset_period_instead_of_waking_together() -> None:
+    rng = random.Random(7)
+    waits = [spread_wait(3.0, 4.0, rng) for _ in range(200)]
+    assert all(3.0 <= wait <= 7.0 for wait in waits), "never before the reset, never past one more period"
+    # spread over the period: both halves of it are used, and hardly any two clients wake at the same instant
+    assert min(waits) < 4.0 and max(waits) > 6.0
+    assert len({round(wait, 3) for wait in waits}) > 190
+    stretched = [spread_wait(3.0, 4.0, rng, jitter=2.0) for _ in range(200)]
+    assert max(stretched) > 7.0 and all(wait <= 11.0 for wait in stretched)
+
+
+# -- the share estimate ------------------------------------------------------------------------------------------
+
+
+def reading(remaining: int, *, at: float, reset: float = 4.0, limit: int = 12) -> RateLimits:
+    return RateLimits(taken_at=at, minute_limit=limit, minute_remaining=remaining, minute_reset=reset)
+
+
+def test_a_client_alone_estimates_one_sharer_and_always_goes_ahead() -> None:
+    share = BudgetShare()
+    for spent in range(1, 12):
+        share.on_answer(reading(12 - spent, at=spent * 0.1), 1)
+        assert share.sharers == 1.0
+    rng = random.Random(1)
+    assert all(share.go_ahead(1, 1, rng) for _ in range(100))
+
+
+def test_others_spending_the_budget_raise_the_estimate_and_thin_out_the_last_calls() -> None:
+    share = BudgetShare()
+    share.on_answer(reading(8, at=0.1), 1)  # one call of ours, four points gone: about four clients
+    assert share.sharers == 4.0
+    rng = random.Random(3)
+    assert all(share.go_ahead(8, 1, rng) for _ in range(100)), "two calls each are left: go"
+    goes = sum(share.go_ahead(2, 1, rng) for _ in range(4000))
+    assert 1700 < goes < 2300, "half a call each is left: about half of the clients go"
+    assert not any(share.go_ahead(0, 1, rng) for _ in range(100))
+
+
+def test_a_refusal_doubles_the_estimate_past_the_limit_and_a_new_period_starts_afresh() -> None:
+    share = BudgetShare()
+    share.on_answer(reading(9, at=0.0), 1)
+    assert share.sharers == 3.0
+    share.on_refusal()
+    assert share.sharers == 6.0
+    share.on_refusal()
+    assert share.sharers == 12.0
+    share.on_refusal()
+    assert share.sharers == 24.0, "more clients than the 12 calls a period: only refusals can tell"
+    rng = random.Random(9)
+    probes = sum(share.go_ahead(12, 1, rng) for _ in range(4000))
+    assert 1700 < probes < 2300, "a full budget probed by about half of the clients, the rest sit the period out"
+    for _ in range(20):
+        share.on_refusal()
+    assert share.sharers == 1024.0
+    # the next period: the last period's estimate holds until this one's readings say more
+    share.on_answer(reading(11, at=5.0), 1)
+    assert share.sharers == 1024.0
+    share.on_answer(reading(10, at=5.1), 1)
+    share.on_answer(reading(11, at=9.5), 1)  # a third period, where only this client spends
+    assert share.sharers == 1.0
+
+
+# -- the deadline ------------------------------------------------------------------------------------------------
+
+
+def test_deadline_is_the_budget_timeout_unless_the_execution_timeout_ends_sooner() -> None:
+    default = BudgetDeadline.for_task(DEFAULT_BUDGET_TIMEOUT, None, now=1000.0)
+    assert default.at == 1000.0 + DEFAULT_BUDGET_TIMEOUT and "budget_timeout" in default.name
+    short = BudgetDeadline.for_task(timedelta(minutes=5), timedelta(hours=1), now=0.0)
+    assert short.at == 300.0 and short.name == "budget_timeout=300 s"
+    capped = BudgetDeadline.for_task(DEFAULT_BUDGET_TIMEOUT, timedelta(minutes=10), now=0.0)
+    assert capped.at < 600.0, "never past the task's execution_timeout"
+    assert capped.at >= 540.0 and "execution_timeout of 600 s" in capped.name
+    assert capped.allows(100.0, now=0.0) and not capped.allows(600.0, now=0.0)
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", None, True, float("inf"), timedelta(0)])
+def test_budget_timeout_must_be_a_positive_duration(bad: Any) -> None:
+    with pytest.raises(UISConfigurationError, match="budget_timeout must be a number of seconds > 0"):
+        budget_timeout_seconds(bad)
+
+
+def test_budget_timeout_accepts_seconds_strings_and_timedeltas() -> None:
+    assert budget_timeout_seconds(90) == 90.0
+    assert budget_timeout_seconds("90") == 90.0
+    assert budget_timeout_seconds(timedelta(minutes=2)) == 120.0
+
+
+# -- a session's flow, driven by hand ----------------------------------------------------------------------------
+
+
+class Clock:
+    """A clock that only moves when a flow sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def answer(request: bytes, limits: dict[str, Any], *, refused: str | None = None) -> Reply:
+    request_id = json.loads(request)["id"]
+    if refused is None:
+        body = {"jsonrpc": "2.0", "id": request_id, "result": {"data": [], "metadata": {"limits": limits}}}
+    else:
+        data = {
+            "mnemonic": "limit_exceeded",
+            "params": {"limit_type": refused, "limit_max_value": 12},
+            "metadata": {"limits": limits},
+        }
+        message = f"Limit per {refused} has been exceeded"
+        body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32029, "message": message, "data": data}}
+    return Reply(status=200, body=json.dumps(body).encode())
+
+
+def session(clock: Clock, deadline: BudgetDeadline | None = None) -> UISSession:
+    settings = settings_for("uis_test", "http://127.0.0.1:1/v2.0", None, "key-123", None)
+    return UISSession(
+        settings,
+        policy=RetryPolicy(max_retries=2),
+        clock=clock,
+        budget_deadline=deadline,
+        in_flight=4,
+        rng=random.Random(5),
+    )
+
+
+def drive(flow: Any, clock: Clock, replies: list[str]) -> tuple[Any, list[Any]]:
+    """Run ``flow``, answering its sends from ``replies`` ("ok", "minute", "day"); returns its value and effects."""
+    effects: list[Any] = []
+    limits = {"minute_limit": 12, "minute_remaining": 0, "minute_reset": 4, "day_limit": 100, "day_reset": 50_000}
+    try:
+        effect = next(flow)
+        while True:
+            effects.append(effect)
+            if isinstance(effect, Sleep):
+                clock.now += effect.seconds
+                effect = flow.send(None)
+                continue
+            assert isinstance(effect, Send)
+            kind = replies.pop(0)
+            if kind == "ok":
+                reply = answer(effect.body, {**limits, "minute_remaining": 11, "day_remaining": 50})
+            else:
+                remaining = 0 if kind == "day" else 50
+                reply = answer(effect.body, {**limits, "day_remaining": remaining}, refused=kind)
+            effect = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value, effects
+
+
+def test_minute_refusals_beyond_the_retries_are_waited_out_and_use_no_retry() -> None:
+    clock = Clock()
+    api = session(clock)
+    result, effects = drive(api.call("get.uploaded_calls", {}), clock, ["minute"] * 6 + ["ok"])
+    assert result["metadata"]["limits"]["minute_remaining"] == 11
+    assert api.stats.refusals == 6 and api.stats.retries == 0, "six refusals, with only two retries allowed"
+    sends = [effect for effect in effects if isinstance(effect, Send)]
+    sleeps = [effect for effect in effects if isinstance(effect, Sleep)]
+    assert len(sends) == 7
+    # every wait lasts at least the reset the refusal announced, and they are not all alike (jitter)
+    budget_sleeps = [sleep for sleep in sleeps if "refused" in sleep.reason]
+    assert len(budget_sleeps) == 6 and all(sleep.seconds >= 4.0 for sleep in budget_sleeps)
+    assert len({round(sleep.seconds, 3) for sleep in budget_sleeps}) == 6
+    assert api.stats.budget_waited == pytest.approx(sum(sleep.seconds for sleep in sleeps))
+    assert api.share.sharers >= 2.0, "the refusals say the budget is shared"
+
+
+def test_waiting_on_the_minute_budget_stops_at_the_deadline_and_names_it() -> None:
+    clock = Clock()
+    api = session(clock, BudgetDeadline.after(30.0, clock.now))
+    with pytest.raises(UISRateLimitError) as info:
+        drive(api.call("get.uploaded_calls", {}), clock, ["minute"] * 50)
+    text = str(info.value)
+    assert "deadline (budget_timeout=30 s)" in text and "refused call(s)" in text
+    assert info.value.limit_type == "minute"
+    assert clock.now <= 1_030.0, "it never sleeps past the deadline"
+    assert api.stats.refusals >= 2
+
+
+def test_the_day_limit_fails_at_once_saying_when_it_refills() -> None:
+    clock = Clock()
+    api = session(clock)
+    with pytest.raises(UISRateLimitError) as info:
+        drive(api.call("get.uploaded_calls", {}), clock, ["day"])
+    assert info.value.limit_type == "day" and api.stats.refusals == 0 and api.stats.retries == 0
+    assert "refills in 50000 s (about 13 h 53 min)" in str(info.value)
+    needed = info.value.needing(7, "7 more page(s) of get.uploaded_calls")
+    assert "this run still needed 7 point(s) (7 more page(s) of get.uploaded_calls)" in str(needed)
+
+
+def test_an_old_reading_is_discounted_by_what_the_others_spend_meanwhile() -> None:
+    share = BudgetShare()
+    # one call of ours, 2 s into a 4-second period, and 7 points gone: the others spend 3 points a second
+    share.on_answer(reading(5, at=100.0, reset=2.0), 1, period=4.0)
+    assert share.points_left(reading(5, at=100.0, reset=2.0), now=100.0) == 5.0
+    assert share.points_left(reading(5, at=100.0, reset=2.0), now=101.0) == pytest.approx(2.0)
+    alone = BudgetShare()
+    alone.on_answer(reading(11, at=100.0, reset=4.0), 1, period=4.0)
+    assert alone.points_left(reading(11, at=100.0, reset=4.0), now=103.0) == 11.0, "nobody else spends"
+
+
+def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
+    share = BudgetShare()
+    for _ in range(8):
+        share.on_refusal()
+    assert share.sharers == 256.0
+    rounds = 0
+    rng = random.Random(11)
+    while not share.go_ahead(12, 1, rng):
+        share.sat_out()
+        rounds += 1
+    assert rounds <= 8, "a client that keeps sitting out probes again within a few periods"

@@ -1,0 +1,188 @@
+"""Sharing one account's point budget with calls the client cannot see (other tasks, other workers).
+
+The only signal all of them share is ``metadata.limits`` in every answer. A per-minute refusal is back-pressure:
+the caller waits for the reset, spread by jitter over the reset period so that waiting clients do not all wake at
+the same instant, and halves how many pages it keeps in flight (AIMD). What bounds the waiting is a deadline, never
+the retries meant for transient failures. Sans-IO: the clock and the random source are passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.limits import RateLimits
+
+#: How long a task may wait on the minute budget in all, unless its ``execution_timeout`` ends sooner (6 hours).
+DEFAULT_BUDGET_TIMEOUT = 6 * 3600.0
+#: A deadline taken from ``execution_timeout`` ends this share of it early (at most a minute), so the task fails with
+#: an error that names the budget rather than being killed by Airflow's timeout.
+EXECUTION_TIMEOUT_MARGIN = 0.05
+#: The most clients a share estimate assumes (a bound on how rarely a client probes the budget).
+MAX_SHARERS = 1024.0
+#: Share of the reset period a wait for the minute budget is spread over, beyond the reset itself.
+DEFAULT_JITTER = 1.0
+
+
+def budget_timeout_seconds(value: Any, parameter: str = "budget_timeout") -> float:
+    """``value`` (seconds or a ``timedelta``) as a number of seconds > 0, else an error naming ``parameter``."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise UISConfigurationError(
+            f"{parameter} must be a number of seconds > 0 or a timedelta (how long the task may wait for the "
+            f"shared minute point budget), got {value!r}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class BudgetDeadline:
+    """The clock time after which no call waits for the minute budget any more, and the setting that chose it."""
+
+    at: float
+    name: str
+
+    @classmethod
+    def after(cls, seconds: float, now: float, name: str = "budget_timeout") -> BudgetDeadline:
+        """A deadline ``seconds`` from ``now``, named after the setting that gave it."""
+        return cls(now + seconds, f"{name}={seconds:g} s")
+
+    @classmethod
+    def for_task(cls, budget_timeout: Any, execution_timeout: timedelta | None, now: float) -> BudgetDeadline:
+        """``budget_timeout`` from ``now``, or the task's ``execution_timeout`` (less a margin) when that is sooner."""
+        seconds = budget_timeout_seconds(budget_timeout)
+        if execution_timeout is not None:
+            total = execution_timeout.total_seconds()
+            capped = total - min(60.0, total * EXECUTION_TIMEOUT_MARGIN)
+            if capped < seconds:
+                return cls(now + capped, f"the task's execution_timeout of {total:g} s (less {total - capped:g} s)")
+        return cls.after(seconds, now)
+
+    def allows(self, wait: float, now: float) -> bool:
+        """True when a wait of ``wait`` seconds from ``now`` ends before the deadline."""
+        return now + wait <= self.at
+
+
+def spread_wait(reset: float, period: float, rng: random.Random, jitter: float = DEFAULT_JITTER) -> float:
+    """Seconds to wait for a budget that refills in ``reset``: the reset plus a random share of ``period``.
+
+    Clients that were refused together then come back one after another over the next period, instead of all at
+    the instant of the reset, where they would collide again.
+    """
+    return max(0.0, reset) + rng.uniform(0.0, max(0.0, period) * jitter)
+
+
+class InFlightWindow:
+    """How many calls one client keeps in flight: additive increase on success, multiplicative decrease on refusal.
+
+    The window starts at one call and grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
+    halves (down to one) on a refusal, at most once per ``hold`` seconds: the calls refused together are one signal.
+    ``backoff`` is how many reset periods the next wait spreads over: it doubles with each refusal in a row (up to
+    ``max_backoff``), so clients that keep colliding come back less often, and drops to one on success.
+    """
+
+    def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 4.0) -> None:
+        self.ceiling = max(1, ceiling)
+        self.size = 1.0  # a slow start: calls in flight grow as answers come back, not in a burst that may be refused
+        self.hold = hold
+        self.max_backoff = max_backoff
+        self.backoff = 1.0
+        self._last_decrease: float | None = None
+
+    @property
+    def allowed(self) -> int:
+        """Calls that may be in flight now (at least one)."""
+        return max(1, int(self.size))
+
+    def on_success(self) -> None:
+        """An answered call: grow by ``1/size`` (one call per round), up to the ceiling."""
+        self.size = min(float(self.ceiling), self.size + 1.0 / self.size)
+        self.backoff = 1.0
+
+    def on_refusal(self, now: float) -> bool:
+        """A refused call: halve the window, unless it was halved less than ``hold`` seconds ago. True if halved."""
+        if self._last_decrease is not None and now - self._last_decrease < self.hold:
+            return False
+        self.backoff = min(self.max_backoff, self.backoff * 2.0)
+        self._last_decrease = now
+        self.size = max(1.0, self.size / 2.0)
+        return True
+
+
+class BudgetShare:
+    """How many clients this one shares the minute budget with, estimated from the budget's own readings.
+
+    Within one budget period, every answer says how much of the budget is gone; the points this client spent are
+    known. Their ratio estimates the clients drawing on it at the same pace (one when it is alone). When the points
+    left are fewer than that many calls, each client goes ahead with probability ``left / sharers`` calls and
+    otherwise waits for the reset: about as many calls go out as the budget has left, instead of every client
+    spending the same last points at once and all but a few being refused. A reading is already old when it is
+    acted on: :meth:`points_left` takes off what the others spend meanwhile, at the pace they spent the period so far.
+    """
+
+    def __init__(self) -> None:
+        self._others_rate = 0.0
+        self._current = 1.0
+        self._previous = 1.0
+        self._spent = 0
+        self._period_end: float | None = None
+        self._last_remaining: float | None = None
+
+    @property
+    def sharers(self) -> float:
+        """Clients drawing on the budget: this period's estimate, or the last period's when that was higher (an
+        answer early in a period has seen little of the others' spending yet)."""
+        return max(self._current, self._previous)
+
+    def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0) -> None:
+        """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset)."""
+        if reading.minute_limit is None or reading.minute_remaining is None or reading.minute_reset is None:
+            return
+        refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
+        if self._period_end is None or reading.taken_at >= self._period_end or refilled:
+            self._previous = self._current
+            self._spent = 0
+            self._period_end = reading.taken_at + reading.minute_reset
+        self._last_remaining = reading.minute_remaining
+        self._spent += weight
+        used = reading.minute_limit - reading.minute_remaining
+        self._current = max(1.0, used / self._spent)
+        period = max(period, reading.minute_reset)
+        opened = max(0.25 * period, period - reading.minute_reset)  # seconds since the period opened, roughly
+        self._others_rate = max(0.0, used - self._spent) / opened if opened > 0 else 0.0
+
+    def points_left(self, reading: RateLimits, now: float) -> float | None:
+        """The points ``reading`` said were left, less what the other clients have likely spent since."""
+        if reading.minute_remaining is None:
+            return None
+        return reading.minute_remaining - self._others_rate * max(0.0, now - reading.taken_at)
+
+    def on_refusal(self) -> None:
+        """A call was refused: more clients want the budget than the estimate says; double it.
+
+        Readings cannot count past the budget's own size, so only refusals tell that more clients than the budget has
+        calls a period are waiting; the estimate may then exceed the limit, and clients sit whole periods out.
+        """
+        self._current = min(MAX_SHARERS, self._current * 2.0)
+
+    def sat_out(self) -> None:
+        """This client let a whole period go: halve the estimate, so that it does not sit out for good once the
+        others are done (only answers and refusals would correct it otherwise)."""
+        self._current = max(1.0, self._current / 2.0)
+        self._previous = max(1.0, self._previous / 2.0)
+
+    def go_ahead(self, points_left: float | None, weight: int, rng: random.Random) -> bool:
+        """True when a call of ``weight`` points may go now, with ``points_left`` in the budget as last read."""
+        if points_left is None or weight <= 0:
+            return True
+        calls_left = points_left / weight / self.sharers
+        return calls_left >= 1 or rng.random() < calls_left
