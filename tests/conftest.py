@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -55,7 +56,7 @@ def airflow_db(airflow_home: Path) -> Path:
 
 def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
     """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>``."""
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     return Connection(
         conn_id="tmp",
@@ -187,11 +188,18 @@ def s3_conn(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(conn))
     # Airflow keeps one filesystem per (scheme, conn_id) for the whole process; a path built while this
     # connection was undefined would otherwise pin a filesystem that talks to real AWS.
-    from airflow.sdk.io import store
-
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+    store_cache = airflow_store_cache()
+    store_cache.pop(f"s3-{S3_CONN_ID}", None)
     yield S3_CONN_ID
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+    store_cache.pop(f"s3-{S3_CONN_ID}", None)
+
+
+def airflow_store_cache() -> dict[str, Any]:
+    """Airflow's per-process cache of object-store filesystems (``airflow.sdk.io.store`` on 3, ``airflow.io.store``
+    on 2.11)."""
+    from airflow.providers.common.compat.sdk import io as airflow_io
+
+    return importlib.import_module(f"{airflow_io.__name__}.store")._STORE_CACHE  # type: ignore[no-any-return]
 
 
 @pytest.fixture

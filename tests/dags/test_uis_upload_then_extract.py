@@ -35,7 +35,7 @@ QUICK_POKE = 0.05
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
     """An emulator whose clock reads noon of ``DAY``; uploads stay ``new`` 600 s and finish 1 200 s after upload."""
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     with UISEmulator(
         calls=300,

@@ -295,7 +295,7 @@ def test_templated_fields_render_from_the_context(uis_conn: str, emulator: UISEm
 def test_user_id_parameter_overrides_the_connections(
     emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     conn = Connection(
         conn_id="x", conn_type="uis", host=emulator.url, password=API_KEY, extra=json.dumps({"user_id": 700101})

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 from botocore.exceptions import ClientError
 from fsspec.implementations.memory import MemoryFileSystem
 
@@ -311,8 +311,8 @@ def test_s3_failure_uploads_nothing_and_keeps_the_old_object(
 @pytest.fixture
 def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
     """The hook-lineage reader plugins Airflow sees (none by default); a fresh collector for each test."""
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
     from airflow.sdk import plugins_manager
-    from airflow.sdk.lineage import get_hook_lineage_collector
 
     readers: list[type] = []
     monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: readers)
@@ -324,7 +324,7 @@ def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
 def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
     lineage_readers: list[type], tmp_path: Path
 ) -> None:
-    from airflow.sdk.lineage import HookLineageReader, get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import HookLineageReader, get_hook_lineage_collector
 
     lineage_readers.append(HookLineageReader)
     with atomic_output(tmp_path / "out.jsonl") as handle:
@@ -334,7 +334,7 @@ def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
 
 
 def test_without_a_lineage_reader_no_collector_is_built(lineage_readers: list[type], tmp_path: Path) -> None:
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
 
     with atomic_output(tmp_path / "out.jsonl") as handle:
         handle.write(b"{}\n")

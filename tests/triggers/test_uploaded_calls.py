@@ -269,7 +269,7 @@ def test_serialize_round_trips_and_holds_no_secret(api: UISEmulator) -> None:
 
 
 def test_async_hook_calls_through_the_session_and_masks_every_secret(api: UISEmulator) -> None:
-    from airflow.sdk.log import redact
+    from airflow.providers.common.compat.sdk import redact
 
     async def account() -> dict[str, Any]:
         hook = UISAsyncHook("uis_login")

@@ -13,23 +13,18 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 import httpx
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from uis_provider.protocol.auth import missing_connection, settings_for
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.transport import aio
+from uis_provider.version_compat import amask_secret
 
 T = TypeVar("T")
 
 #: The longest ``aclose`` waits for ``logout.user`` (it also runs while the trigger is being cancelled).
 LOGOUT_TIMEOUT = 10.0
-
-
-async def _amask(secret: str) -> None:
-    from airflow.sdk.log import amask_secret
-
-    await amask_secret(secret)
 
 
 class UISAsyncHook(BaseHook):
@@ -70,7 +65,7 @@ class UISAsyncHook(BaseHook):
                     raise
                 raise missing from None
             if conn.password:
-                await _amask(conn.password)
+                await amask_secret(conn.password)
             settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
@@ -78,7 +73,7 @@ class UISAsyncHook(BaseHook):
 
     async def _mask_new_secrets(self) -> None:
         while self._secrets_to_mask:
-            await _amask(self._secrets_to_mask.pop())
+            await amask_secret(self._secrets_to_mask.pop())
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -49,9 +49,9 @@ def _invalid(uri: str, reason: str, parameter: str) -> ValueError:
 
 
 def _check_scheme(scheme: str, uri: str, parameter: str) -> None:
-    from airflow.sdk.io import has_fs
+    from airflow.providers.common.compat.sdk import io as airflow_io
 
-    if has_fs(scheme):
+    if airflow_io.has_fs(scheme):
         return
     import fsspec
     from fsspec.registry import known_implementations
@@ -186,9 +186,9 @@ def _local_output(target: str) -> Iterator[BinaryIO]:
 
 def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
     """Return the Airflow-attached filesystem (with its connection) or, for plain fsspec schemes, fsspec's."""
-    from airflow.sdk.io import has_fs
+    from airflow.providers.common.compat.sdk import io as airflow_io
 
-    if has_fs(path.protocol):
+    if airflow_io.has_fs(path.protocol):
         return path.fs
     if path.conn_id:
         raise ValueError(f"scheme {path.protocol!r} has no Airflow filesystem, so conn_id cannot be used with it")
@@ -217,10 +217,11 @@ def _report_lineage(target: ObjectStoragePath) -> None:
     collector is not built without one, as building it imports every provider's asset factories (boto3 and more,
     ~0.13 s in a task that may need none of them).
     """
-    from airflow.sdk import plugins_manager
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
 
-    if not plugins_manager.get_hook_lineage_readers_plugins():
+    from uis_provider.version_compat import hook_lineage_is_read
+
+    if not hook_lineage_is_read():
         return
 
     if target.protocol in LOCAL_PROTOCOLS:

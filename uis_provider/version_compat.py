@@ -1,0 +1,42 @@
+"""The few Airflow differences (2.11 to 3.3) that ``apache-airflow-providers-common-compat`` does not bridge.
+
+Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked against
+common-compat 1.23.0): the async secret masker, the hook-lineage plugin check and the version flag that decides
+where the connection form comes from. Like the Apache providers' ``version_compat.py``, one module, no ladders
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
+
+__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "amask_secret", "hook_lineage_is_read"]
+
+
+async def amask_secret(secret: str) -> None:
+    """Mask ``secret`` from an event loop (the triggerer's).
+
+    Airflow 3 has ``airflow.sdk.log.amask_secret``, which tells the supervisor without blocking the loop; older
+    lines mask in-process only, so their synchronous masker runs on a worker thread.
+    """
+    try:
+        from airflow.sdk.log import amask_secret as sdk_amask_secret
+    except ImportError:
+        from airflow.providers.common.compat.sdk import mask_secret
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(mask_secret)(secret)
+    else:
+        await sdk_amask_secret(secret)
+
+
+def hook_lineage_is_read() -> bool:
+    """Whether a plugin reads hook-level lineage (Airflow collects it only then).
+
+    The plugins manager moved to ``airflow.sdk.plugins_manager`` in 3.2; earlier lines have it in core.
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        from airflow.sdk import plugins_manager
+    else:
+        from airflow import plugins_manager  # type: ignore[no-redef]
+    return bool(plugins_manager.get_hook_lineage_readers_plugins())
