@@ -33,8 +33,9 @@ VERSIONS = ("2.11.2", "3.0.6", "3.1.8", "3.2.2", "3.3.2")
 #: Tests run on every line: the hook (and test_connection), every operator, the sensor and trigger, the connection
 #: form, discovery, and the three example DAGs through dag.test() against the emulator.
 SUBSET = (
-    "tests/test_provider_info.py",
+    "tests/test_connection_form.py",
     "tests/hooks/test_uis.py",
+    "tests/storage/test_atomic.py",
     "tests/operators",
     "tests/sensors",
     "tests/triggers",

@@ -1,8 +1,8 @@
 """The few Airflow differences (2.11 to 3.3) that ``apache-airflow-providers-common-compat`` does not bridge.
 
 Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked against
-common-compat 1.23.0): the async secret masker, the hook-lineage plugin check and the version flag that decides
-where the connection form comes from. Like the Apache providers' ``version_compat.py``, one module, no ladders
+common-compat 1.23.0): the async secret masker, the hook-lineage plugin check, the data-interval cron timetable
+(the example DAGs' schedule) and the version flag that decides where the connection form comes from. Like the Apache providers' ``version_compat.py``, one module, no ladders
 elsewhere.
 """
 
@@ -10,14 +10,27 @@ from __future__ import annotations
 
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
-__all__ = ["AIRFLOW_V_3_0_PLUS", "AIRFLOW_V_3_2_PLUS", "amask_secret", "hook_lineage_is_read"]
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk import CronDataIntervalTimetable
+else:
+    # Before 3.2 the Task SDK has no timetables; DAGs take core's, which is where 3.2+ still keeps its own.
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[assignment]
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "CronDataIntervalTimetable",
+    "amask_secret",
+    "hook_lineage_is_read",
+]
 
 
 async def amask_secret(secret: str) -> None:
     """Mask ``secret`` from an event loop (the triggerer's).
 
-    Airflow 3 has ``airflow.sdk.log.amask_secret``, which tells the supervisor without blocking the loop; older
-    lines mask in-process only, so their synchronous masker runs on a worker thread.
+    Airflow 3.3 has ``airflow.sdk.log.amask_secret``, which tells the supervisor without blocking the loop; on
+    older lines the synchronous masker runs on a worker thread, as common-compat's ``get_async_connection`` does
+    for the connection itself (a synchronous supervisor call on the triggerer's loop can deadlock).
     """
     try:
         from airflow.sdk.log import amask_secret as sdk_amask_secret

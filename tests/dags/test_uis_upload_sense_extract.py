@@ -92,14 +92,8 @@ def states(dr: Any) -> dict[str, str]:
 
 
 def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids=task_id, key=key)
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+    ti = next(ti for ti in dr.get_task_instances() if ti.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -124,7 +118,7 @@ def sample_calls() -> list[dict[str, Any]]:
 
 
 def test_dag_wires_upload_sensor_and_both_extracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from uis_provider.version_compat import CronDataIntervalTimetable
 
     dag = load_dag(tmp_path, monkeypatch).dag
     assert isinstance(dag.timetable, CronDataIntervalTimetable)

@@ -118,33 +118,46 @@ def reschedules(dr: Any, task_id: str) -> int:
     from airflow.utils.session import create_session
     from sqlalchemy import func, select
 
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
     ti = dr.get_task_instance(task_id)
+    if AIRFLOW_V_3_0_PLUS:
+        of_this_ti = [TaskReschedule.ti_id == ti.id]
+    else:
+        of_this_ti = [
+            TaskReschedule.dag_id == ti.dag_id,
+            TaskReschedule.task_id == ti.task_id,
+            TaskReschedule.run_id == ti.run_id,
+        ]
     with create_session() as session:
-        return int(session.scalar(select(func.count()).where(TaskReschedule.ti_id == ti.id)) or 0)
+        return int(session.scalar(select(func.count()).where(*of_this_ti)) or 0)
 
 
 def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    ti = next(ti for ti in dr.get_task_instances() if ti.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
 
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids=task_id, key=key)
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+
+def core_timetable(timetable: Any) -> Any:
+    """The scheduler's timetable behind a DAG's (3.2+ DAGs hold the Task SDK's; before, they hold core's)."""
+    from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+    if not AIRFLOW_V_3_2_PLUS:
+        return timetable
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    return coerce_to_core_timetable(timetable)
 
 
 def test_dag_parses_with_a_data_interval_timetable(example: ModuleType) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from uis_provider.version_compat import CronDataIntervalTimetable
 
     dag = example.dag
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     sensor = dag.get_task(SENSOR)
     assert sensor.deferrable is True
     assert [t.task_id for t in sensor.downstream_list] == [EXTRACT]
-    from airflow.serialization.encoders import coerce_to_core_timetable
-
-    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=LOGICAL_DATE)
+    interval = core_timetable(dag.timetable).infer_manual_data_interval(run_after=LOGICAL_DATE)
     assert (interval.start, interval.end) == (DAY, LOGICAL_DATE)
 
 

@@ -10,9 +10,9 @@ from types import ModuleType
 
 import pendulum
 import pytest
-from airflow.sdk import CronDataIntervalTimetable
 
 from uis_provider.testing import UISEmulator
+from uis_provider.version_compat import CronDataIntervalTimetable
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "uis_uploaded_calls_daily.py"
 TZ = "Europe/Moscow"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import importlib
 import json
 import os
 import signal
@@ -312,8 +313,12 @@ def test_s3_failure_uploads_nothing_and_keeps_the_old_object(
 def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
     """The hook-lineage reader plugins Airflow sees (none by default); a fresh collector for each test."""
     from airflow.providers.common.compat.sdk import get_hook_lineage_collector
-    from airflow.sdk import plugins_manager
 
+    from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+    plugins_manager = importlib.import_module(
+        "airflow.sdk.plugins_manager" if AIRFLOW_V_3_2_PLUS else "airflow.plugins_manager"
+    )
     readers: list[type] = []
     monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: readers)
     get_hook_lineage_collector.cache_clear()
@@ -324,7 +329,8 @@ def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
 def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
     lineage_readers: list[type], tmp_path: Path
 ) -> None:
-    from airflow.providers.common.compat.sdk import HookLineageReader, get_hook_lineage_collector
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import HookLineageReader
 
     lineage_readers.append(HookLineageReader)
     with atomic_output(tmp_path / "out.jsonl") as handle:

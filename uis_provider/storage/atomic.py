@@ -217,7 +217,7 @@ def _report_lineage(target: ObjectStoragePath) -> None:
     collector is not built without one, as building it imports every provider's asset factories (boto3 and more,
     ~0.13 s in a task that may need none of them).
     """
-    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 
     from uis_provider.version_compat import hook_lineage_is_read
 
