@@ -5,8 +5,8 @@ Per version: a new virtualenv under ``.compat/``, ``apache-airflow==<version>`` 
 ``get_provider_info()`` validated against that Airflow's provider-info schema), then the compat test subset.
 Versions run side by side (``--jobs``); each writes ``.compat/airflow-<version>.log``.
 
-``--freeze`` installs without the constraints file and, when everything passed, writes it from ``pip freeze`` of
-that environment (the project itself excluded): how the constraints files were made.
+``--freeze`` rewrites a version's constraints file from ``pip freeze`` of its environment (this project excluded)
+when everything passed there; ``--constraints FILE`` installs with another file instead (e.g. a candidate set).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def build_wheel(python: str) -> Path:
     return next(dist.glob("*.whl"))
 
 
-def run_version(version: str, wheel: Path, python: str, freeze: bool) -> Result:
+def run_version(version: str, wheel: Path, python: str, freeze: bool, candidate: Path | None = None) -> Result:
     """Install, discover and test one Airflow version in a fresh virtualenv; log to ``.compat/airflow-<v>.log``."""
     result = Result(version)
     started = time.monotonic()
@@ -106,9 +106,10 @@ def run_version(version: str, wheel: Path, python: str, freeze: bool) -> Result:
             return ok
 
         shutil.rmtree(venv, ignore_errors=True)
-        pin = [] if freeze else ["-c", str(constraints)]
-        if not freeze and not constraints.exists():
-            log.write(f"no constraints file {constraints}: run with --freeze first\n")
+        source = candidate or constraints
+        pin = ["-c", str(source)]
+        if not source.exists():
+            log.write(f"no constraints file {source}\n")
             result.steps["install"] = False
         elif (
             step("venv", [python, "-m", "venv", str(venv)])
@@ -162,7 +163,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--versions", default=",".join(VERSIONS), help="comma-separated Airflow versions")
     parser.add_argument("--jobs", type=int, default=2, help="versions run side by side (default 2)")
-    parser.add_argument("--freeze", action="store_true", help="install unpinned and write the constraints files")
+    parser.add_argument("--freeze", action="store_true", help="rewrite each passing version's constraints file")
+    parser.add_argument(
+        "--constraints", type=Path, help="install with this file instead of constraints/airflow-<v>.txt"
+    )
     parser.add_argument("--python", default=sys.executable, help="the Python that creates the virtualenvs")
     args = parser.parse_args()
     versions = [v.strip() for v in args.versions.split(",") if v.strip()]
@@ -176,7 +180,7 @@ def main() -> int:
     started = time.monotonic()
     wheel = build_wheel(args.python)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda v: run_version(v, wheel, args.python, args.freeze), versions))
+        results = list(pool.map(lambda v: run_version(v, wheel, args.python, args.freeze, args.constraints), versions))
 
     print(f"\nAirflow compatibility matrix (Python {sys.version.split()[0]}), {time.monotonic() - started:.0f} s")
     print(f"{'Airflow':<10} {'result':<8} {'time':>6}  steps")

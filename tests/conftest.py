@@ -54,6 +54,15 @@ def airflow_db(airflow_home: Path) -> Path:
     return airflow_home / "airflow.db"
 
 
+def dag_test(dag: Any, logical_date: pendulum.DateTime) -> Any:
+    """``dag.test()`` of the run at ``logical_date`` (Airflow 2 names the argument ``execution_date``)."""
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        return dag.test(logical_date=logical_date)
+    return dag.test(execution_date=logical_date)
+
+
 def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
     """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>``."""
     from airflow.providers.common.compat.sdk import Connection

@@ -22,7 +22,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from tests.conftest import API_KEY, conn_json
+from tests.conftest import API_KEY, conn_json, dag_test
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.testing import UISEmulator
 
@@ -82,7 +82,7 @@ def finish_processing_after_first_probe(api: UISEmulator) -> threading.Thread:
 
 def run_dag(module: ModuleType, api: UISEmulator) -> Any:
     finisher = finish_processing_after_first_probe(api)
-    dr = module.dag.test(logical_date=LOGICAL_DATE)
+    dr = dag_test(module.dag, LOGICAL_DATE)
     finisher.join()
     return dr
 

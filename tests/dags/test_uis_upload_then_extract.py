@@ -19,6 +19,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from tests.conftest import dag_test
 from uis_provider.hooks.uis import UISHook
 from uis_provider.testing import UISEmulator
 
@@ -106,7 +107,7 @@ def finish_uploads_after(api: UISEmulator, n_probes: int) -> threading.Thread:
 
 
 def run_dag(module: ModuleType) -> Any:
-    return module.dag.test(logical_date=LOGICAL_DATE)
+    return dag_test(module.dag, LOGICAL_DATE)
 
 
 def ti_states(dr: Any) -> dict[str, str]:
