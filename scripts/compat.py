@@ -35,7 +35,6 @@ VERSIONS = ("2.11.2", "3.0.6", "3.1.8", "3.2.2", "3.3.2")
 SUBSET = (
     "tests/test_connection_form.py",
     "tests/hooks/test_uis.py",
-    "tests/storage/test_atomic.py",
     "tests/operators",
     "tests/sensors",
     "tests/triggers",

@@ -8,6 +8,8 @@ elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
 
 if AIRFLOW_V_3_2_PLUS:
@@ -22,7 +24,15 @@ __all__ = [
     "CronDataIntervalTimetable",
     "amask_secret",
     "hook_lineage_is_read",
+    "storage_conn_id",
 ]
+
+
+def storage_conn_id(path: Any) -> str | None:
+    """The Airflow connection of an ``ObjectStoragePath``: an attribute from 3.2, a storage option before."""
+    if AIRFLOW_V_3_2_PLUS:
+        return path.conn_id
+    return path.storage_options.get("conn_id")
 
 
 async def amask_secret(secret: str) -> None:
@@ -46,10 +56,14 @@ async def amask_secret(secret: str) -> None:
 def hook_lineage_is_read() -> bool:
     """Whether a plugin reads hook-level lineage (Airflow collects it only then).
 
-    The plugins manager moved to ``airflow.sdk.plugins_manager`` in 3.2; earlier lines have it in core.
+    The plugins manager moved to ``airflow.sdk.plugins_manager`` in 3.2; earlier lines keep the readers in a
+    global of core's plugins manager, filled on first use.
     """
     if AIRFLOW_V_3_2_PLUS:
         from airflow.sdk import plugins_manager
-    else:
-        from airflow import plugins_manager  # type: ignore[no-redef]
-    return bool(plugins_manager.get_hook_lineage_readers_plugins())
+
+        return bool(plugins_manager.get_hook_lineage_readers_plugins())
+    from airflow import plugins_manager as core_plugins_manager
+
+    core_plugins_manager.initialize_hook_lineage_readers_plugins()  # type: ignore[attr-defined]
+    return bool(core_plugins_manager.hook_lineage_reader_classes)  # type: ignore[attr-defined]

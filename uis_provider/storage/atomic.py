@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
+from uis_provider.version_compat import storage_conn_id
+
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
@@ -94,7 +96,10 @@ def to_storage_path(
     else:
         _check_scheme(scheme, text, parameter)
     if isinstance(uri, ObjectStoragePath):
-        path = uri if conn_id is None or conn_id == uri.conn_id else ObjectStoragePath(uri, conn_id=conn_id)
+        path = uri if conn_id in (None, storage_conn_id(uri)) else ObjectStoragePath(uri, conn_id=conn_id)
+    elif conn_id is None:
+        # Before 3.2 an explicit conn_id=None would shadow the one written in the URI (s3://conn_id@bucket/key).
+        path = ObjectStoragePath(text)
     else:
         path = ObjectStoragePath(text, conn_id=conn_id)
     if path.protocol not in LOCAL_PROTOCOLS and not path.key:
@@ -190,11 +195,12 @@ def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
 
     if airflow_io.has_fs(path.protocol):
         return path.fs
-    if path.conn_id:
+    if storage_conn_id(path):
         raise ValueError(f"scheme {path.protocol!r} has no Airflow filesystem, so conn_id cannot be used with it")
     import fsspec
 
-    return fsspec.filesystem(path.protocol, **path.storage_options)
+    options = {key: value for key, value in path.storage_options.items() if key != "conn_id"}
+    return fsspec.filesystem(path.protocol, **options)
 
 
 @contextmanager
