@@ -64,17 +64,13 @@ def dag_test(dag: Any, logical_date: pendulum.DateTime) -> Any:
 
 
 def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
-    """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>``."""
-    from airflow.providers.common.compat.sdk import Connection
-
-    return Connection(
-        conn_id="tmp",
-        conn_type="uis",
-        host=url,
-        login=login,
-        password=password,
-        extra=json.dumps(extra) if extra else None,
-    ).as_json()
+    """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>`` (every line reads this form)."""
+    conn: dict[str, object] = {"conn_type": "uis", "host": url, "password": password}
+    if login is not None:
+        conn["login"] = login
+    if extra:
+        conn["extra"] = json.dumps(extra)
+    return json.dumps(conn)
 
 
 EMULATOR_DEFAULTS: dict[str, object] = {

@@ -42,8 +42,7 @@ def output_uri(path: ObjectStoragePath) -> str:
     protocol = path.protocol or "file"
     if protocol in ("file", "local"):
         return "file://" + path.path
-    if path.bucket:
-        return f"{protocol}://{path.bucket}/{path.key}"
+    # not bucket + key: before 3.2 the bucket keeps the connection id of s3://conn_id@bucket/key
     return f"{protocol}://{path.path.lstrip('/')}"
 
 
