@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
 
 if AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import CronDataIntervalTimetable
@@ -23,9 +23,21 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "CronDataIntervalTimetable",
     "amask_secret",
+    "has_fs",
     "hook_lineage_is_read",
     "storage_conn_id",
 ]
+
+
+def has_fs(scheme: str) -> bool:
+    """Whether Airflow attaches a filesystem to ``scheme``: 3.0's Task SDK io lacks ``has_fs`` (core has it)."""
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        from airflow.io import has_fs as core_has_fs  # type: ignore[attr-defined]
+
+        return bool(core_has_fs(scheme))
+    from airflow.providers.common.compat.sdk import io as airflow_io
+
+    return bool(airflow_io.has_fs(scheme))
 
 
 def storage_conn_id(path: Any) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from tests.conftest import dag_test
+from tests.conftest import conn_json, dag_test
 from uis_provider.hooks.uis import UISHook
 from uis_provider.testing import UISEmulator
 
@@ -36,8 +36,6 @@ QUICK_POKE = 0.05
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
     """An emulator whose clock reads noon of ``DAY``; uploads stay ``new`` 600 s and finish 1 200 s after upload."""
-    from airflow.providers.common.compat.sdk import Connection
-
     with UISEmulator(
         calls=300,
         seed=5,
@@ -48,8 +46,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
         process_seconds=1200,
     ) as emulator:
         emulator.clock.advance(DAY.add(hours=12).timestamp() - emulator.clock.time())
-        conn = Connection(conn_id="uis_default", conn_type="uis", host=emulator.url, password=API_KEY)
-        monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn.as_json())
+        monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url, password=API_KEY))
         yield emulator
 
 

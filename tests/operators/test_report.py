@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from tests.conftest import conn_json
 from uis_provider.exceptions import UISConfigurationError, UISPermissionError, UISTransportError
 from uis_provider.operators.report import UISReportToStorageOperator, lineage_names, output_uri
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
@@ -295,12 +296,7 @@ def test_templated_fields_render_from_the_context(uis_conn: str, emulator: UISEm
 def test_user_id_parameter_overrides_the_connections(
     emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from airflow.providers.common.compat.sdk import Connection
-
-    conn = Connection(
-        conn_id="x", conn_type="uis", host=emulator.url, password=API_KEY, extra=json.dumps({"user_id": 700101})
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_AGENT", conn.as_json())
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_AGENT", conn_json(emulator.url, password=API_KEY, user_id=700101))
     uploaded_calls(tmp_path, name="a.jsonl", uis_conn_id="uis_agent").execute(interval(4))
     assert {e["params"].get("user_id") for e in emulator.requests} == {700101}
     emulator.reset_log()

@@ -38,6 +38,7 @@ from uis_provider.upload_plan import (
     validate_request_prefix,
     validate_rows,
 )
+from uis_provider.version_compat import has_fs
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
@@ -60,10 +61,9 @@ def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
 @contextlib.contextmanager
 def _open_text(path: ObjectStoragePath, file_format: str) -> Iterator[io.TextIOBase]:
     """The source as UTF-8 text (a leading BOM dropped), gunzipped when its first bytes are the gzip magic."""
-    from airflow.providers.common.compat.sdk import io as airflow_io
 
     # ObjectStoragePath.open() also reports the file as lineage; schemes Airflow does not register go through fsspec.
-    opened = path.open("rb") if airflow_io.has_fs(path.protocol) else filesystem_of(path).open(path.path, "rb")
+    opened = path.open("rb") if has_fs(path.protocol) else filesystem_of(path).open(path.path, "rb")
     with opened as raw:
         magic = raw.read(2)
         raw.seek(0)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from uis_provider.version_compat import storage_conn_id
+from uis_provider.version_compat import has_fs, storage_conn_id
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -51,9 +51,7 @@ def _invalid(uri: str, reason: str, parameter: str) -> ValueError:
 
 
 def _check_scheme(scheme: str, uri: str, parameter: str) -> None:
-    from airflow.providers.common.compat.sdk import io as airflow_io
-
-    if airflow_io.has_fs(scheme):
+    if has_fs(scheme):
         return
     import fsspec
     from fsspec.registry import known_implementations
@@ -191,9 +189,7 @@ def _local_output(target: str) -> Iterator[BinaryIO]:
 
 def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
     """Return the Airflow-attached filesystem (with its connection) or, for plain fsspec schemes, fsspec's."""
-    from airflow.providers.common.compat.sdk import io as airflow_io
-
-    if airflow_io.has_fs(path.protocol):
+    if has_fs(path.protocol):
         return path.fs
     if storage_conn_id(path):
         raise ValueError(f"scheme {path.protocol!r} has no Airflow filesystem, so conn_id cannot be used with it")
