@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -24,6 +25,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
 os.environ.pop("AIRFLOW_CONN_UIS_DEFAULT", None)
+if int(importlib.metadata.version("apache-airflow").split(".")[0]) < 3:
+    # Airflow 2's unit-test configuration picks the LocalExecutor, which refuses SQLite.
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
 
 import pendulum  # noqa: E402
 import pytest  # noqa: E402

@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import API_KEY, conn_json, dag_test
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.testing import UISEmulator
+from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "dags" / "uis_upload_sense_extract.py"
@@ -152,7 +153,8 @@ def test_upload_sense_extract_lands_the_uploads_and_their_processed_calls(
     dr = run_dag(module, api)
 
     assert states(dr) == {UPLOAD: "success", SENSOR: "success", EXTRACT_UPLOADS: "success", EXTRACT_REPORT: "success"}
-    assert "[DAG TEST] running trigger in line" in caplog.text
+    if AIRFLOW_V_3_0_PLUS:  # Airflow 2's dag.test() runs the trigger in line without saying so
+        assert "[DAG TEST] running trigger in line" in caplog.text
     upload = xcom(dr, UPLOAD)
     assert upload["sent"] == len(calls) == 20
     assert upload["batches"] == 3
