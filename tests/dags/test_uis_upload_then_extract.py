@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import conn_json, dag_test
 from uis_provider.hooks.uis import UISHook
 from uis_provider.testing import UISEmulator
-from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "uis_upload_then_extract.py"
 API_KEY = "dag-test-api-key-51c2"
@@ -185,6 +185,12 @@ def test_deferred_run_waits_through_the_trigger_then_extracts(
     assert all(API_KEY in t for t in tokens)
 
 
+@pytest.mark.xfail(
+    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
+    reason="Airflow 3.0.6's in-process dag.test() hands BaseSensorOperator the first reschedule date as a string "
+    "(TypeError: datetime - str inside Airflow's sensor); 3.1+ and 2.11 reschedule fine",
+    strict=True,
+)
 def test_reschedule_mode_frees_the_slot_until_done(api: UISEmulator, example: ModuleType) -> None:
     sensor = example.dag.get_task(SENSOR)
     sensor.deferrable = False
@@ -213,9 +219,13 @@ def test_fail_on_error_fails_the_task_naming_the_codes(
     states = ti_states(dr)
     assert states[SENSOR] == "failed"
     assert states[EXTRACT] == "upstream_failed"
-    # Airflow 3 prints the task's failure to stdout; Airflow 2 logs it
+    # Airflow 3 prints the task's failure to stdout; Airflow 2 logs it; 3.0's in-process runner shows it in
+    # neither, so there the sensor's own summary of the codes is what can be read
     output = capfd.readouterr().out + caplog.text
-    assert "2 of 4 selected uploads ended with status 'error' (http_status_download_error x2)" in output
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        assert "error codes {'http_status_download_error': 2}" in output
+    else:
+        assert "2 of 4 selected uploads ended with status 'error' (http_status_download_error x2)" in output
 
 
 def test_soft_fail_skips_on_upload_errors(api: UISEmulator, example: ModuleType) -> None:
