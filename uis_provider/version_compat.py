@@ -1,9 +1,10 @@
 """The few Airflow differences (2.11 to 3.3) that ``apache-airflow-providers-common-compat`` does not bridge.
 
-Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked against
-common-compat 1.23.0): the async secret masker, the hook-lineage plugin check, the data-interval cron timetable
-(the example DAGs' schedule) and the version flag that decides where the connection form comes from. Like the Apache providers' ``version_compat.py``, one module, no ladders
-elsewhere.
+Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked
+against common-compat 1.23.0): the async secret masker, ``has_fs`` on 3.0, an ``ObjectStoragePath``'s connection,
+the hook-lineage plugin check, the data-interval cron timetable (the example DAGs' schedule) and the version flags
+that decide where the connection form comes from. Like the Apache providers' ``version_compat.py``: one module,
+no import ladders elsewhere.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ async def amask_secret(secret: str) -> None:
 
     Airflow 3.3 has ``airflow.sdk.log.amask_secret``, which tells the supervisor without blocking the loop; on
     older lines the synchronous masker runs on a worker thread, as common-compat's ``get_async_connection`` does
-    for the connection itself (a synchronous supervisor call on the triggerer's loop can deadlock).
+    for the connection itself (a synchronous supervisor call on the triggerer's loop can deadlock). Detected by
+    import rather than by version: 3.2.2 lacks it, 3.3.2 has it, and the 3.3 patches in between were not checked.
     """
     try:
         from airflow.sdk.log import amask_secret as sdk_amask_secret
