@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e e2e-distributed bench bench-budget build docs clean
+.PHONY: demo test lint e2e e2e-distributed bench bench-budget build docs clean compat
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ e2e: $(STAMP)
 e2e-distributed: $(STAMP)
 	bash e2e/setup.sh postgresql redis-server
 	$(PY) e2e/distributed.py --airflow-version $(AIRFLOW_VERSION)
+
+## compat: the Airflow matrix (2.11.2, 3.0.6, 3.1.8, 3.2.2, 3.3.2): per version a fresh virtualenv pinned by
+##         constraints/airflow-<version>.txt, provider discovery and the compat test subset, two versions at a time
+compat:
+	$(PYTHON) scripts/compat.py
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
@@ -75,4 +80,4 @@ build: $(STAMP)
 	$(VENV)/bin/twine check --strict dist/*
 
 clean:
-	rm -rf $(VENV) dist build docs/_build .airflow output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist build docs/_build .airflow .compat output .pytest_cache .mypy_cache .ruff_cache

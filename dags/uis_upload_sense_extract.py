@@ -22,12 +22,13 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.providers.common.compat.sdk import DAG
 
 from uis_provider.operators.report import UISReportToStorageOperator
 from uis_provider.operators.upload_calls import UISUploadCallsOperator
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
+from uis_provider.version_compat import CronDataIntervalTimetable
 
 TIMEZONE = "Europe/Moscow"
 REPO = Path(__file__).resolve().parent.parent

@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.providers.common.compat.sdk import DAG
 
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
+from uis_provider.version_compat import CronDataIntervalTimetable
 
 TIMEZONE = "Europe/Moscow"
 OUTPUT_ROOT = (

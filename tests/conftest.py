@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -23,6 +25,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
 os.environ.pop("AIRFLOW_CONN_UIS_DEFAULT", None)
+if int(importlib.metadata.version("apache-airflow").split(".")[0]) < 3:
+    # Airflow 2's unit-test configuration picks the LocalExecutor, which refuses SQLite.
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
 
 import pendulum  # noqa: E402
 import pytest  # noqa: E402
@@ -53,18 +58,23 @@ def airflow_db(airflow_home: Path) -> Path:
     return airflow_home / "airflow.db"
 
 
-def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
-    """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>``."""
-    from airflow.sdk import Connection
+def dag_test(dag: Any, logical_date: pendulum.DateTime) -> Any:
+    """``dag.test()`` of the run at ``logical_date`` (Airflow 2 names the argument ``execution_date``)."""
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
 
-    return Connection(
-        conn_id="tmp",
-        conn_type="uis",
-        host=url,
-        login=login,
-        password=password,
-        extra=json.dumps(extra) if extra else None,
-    ).as_json()
+    if AIRFLOW_V_3_0_PLUS:
+        return dag.test(logical_date=logical_date)
+    return dag.test(execution_date=logical_date)
+
+
+def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
+    """A ``uis`` connection as the JSON Airflow accepts in ``AIRFLOW_CONN_<ID>`` (every line reads this form)."""
+    conn: dict[str, object] = {"conn_type": "uis", "host": url, "password": password}
+    if login is not None:
+        conn["login"] = login
+    if extra:
+        conn["extra"] = json.dumps(extra)
+    return json.dumps(conn)
 
 
 EMULATOR_DEFAULTS: dict[str, object] = {
@@ -187,11 +197,18 @@ def s3_conn(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(conn))
     # Airflow keeps one filesystem per (scheme, conn_id) for the whole process; a path built while this
     # connection was undefined would otherwise pin a filesystem that talks to real AWS.
-    from airflow.sdk.io import store
-
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+    store_cache = airflow_store_cache()
+    store_cache.pop(f"s3-{S3_CONN_ID}", None)
     yield S3_CONN_ID
-    store._STORE_CACHE.pop(f"s3-{S3_CONN_ID}", None)
+    store_cache.pop(f"s3-{S3_CONN_ID}", None)
+
+
+def airflow_store_cache() -> dict[str, Any]:
+    """Airflow's per-process cache of object-store filesystems (``airflow.sdk.io.store`` on 3, ``airflow.io.store``
+    on 2.11)."""
+    from airflow.providers.common.compat.sdk import io as airflow_io
+
+    return importlib.import_module(f"{airflow_io.__name__}.store")._STORE_CACHE  # type: ignore[no-any-return]
 
 
 @pytest.fixture

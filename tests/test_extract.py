@@ -43,7 +43,7 @@ def expected_order(truth: list[dict[str, Any]], parts: tuple[Window, ...], time_
 
 def conn_json(url: str) -> str:
     """A ``uis`` connection with the test key, as ``AIRFLOW_CONN_<ID>`` JSON."""
-    from airflow.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection
 
     return Connection(conn_id="uis_default", conn_type="uis", host=url, password=KEY).as_json()
 

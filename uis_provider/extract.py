@@ -32,7 +32,7 @@ from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer, validate_output_options
 
 if TYPE_CHECKING:
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     from uis_provider.hooks.uis import Page, UISHook
 

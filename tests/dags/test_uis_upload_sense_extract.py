@@ -22,9 +22,10 @@ from typing import Any
 import pendulum
 import pytest
 
-from tests.conftest import API_KEY, conn_json
+from tests.conftest import API_KEY, conn_json, dag_test
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
 from uis_provider.testing import UISEmulator
+from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILE = REPO / "dags" / "uis_upload_sense_extract.py"
@@ -82,7 +83,7 @@ def finish_processing_after_first_probe(api: UISEmulator) -> threading.Thread:
 
 def run_dag(module: ModuleType, api: UISEmulator) -> Any:
     finisher = finish_processing_after_first_probe(api)
-    dr = module.dag.test(logical_date=LOGICAL_DATE)
+    dr = dag_test(module.dag, LOGICAL_DATE)
     finisher.join()
     return dr
 
@@ -92,14 +93,8 @@ def states(dr: Any) -> dict[str, str]:
 
 
 def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids=task_id, key=key)
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+    ti = next(ti for ti in dr.get_task_instances() if ti.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -124,7 +119,7 @@ def sample_calls() -> list[dict[str, Any]]:
 
 
 def test_dag_wires_upload_sensor_and_both_extracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from uis_provider.version_compat import CronDataIntervalTimetable
 
     dag = load_dag(tmp_path, monkeypatch).dag
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
@@ -158,7 +153,8 @@ def test_upload_sense_extract_lands_the_uploads_and_their_processed_calls(
     dr = run_dag(module, api)
 
     assert states(dr) == {UPLOAD: "success", SENSOR: "success", EXTRACT_UPLOADS: "success", EXTRACT_REPORT: "success"}
-    assert "[DAG TEST] running trigger in line" in caplog.text
+    if AIRFLOW_V_3_0_PLUS:  # Airflow 2's dag.test() runs the trigger in line without saying so
+        assert "[DAG TEST] running trigger in line" in caplog.text
     upload = xcom(dr, UPLOAD)
     assert upload["sent"] == len(calls) == 20
     assert upload["batches"] == 3

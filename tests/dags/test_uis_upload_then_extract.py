@@ -19,8 +19,10 @@ from typing import Any
 import pendulum
 import pytest
 
+from tests.conftest import conn_json, dag_test
 from uis_provider.hooks.uis import UISHook
 from uis_provider.testing import UISEmulator
+from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "uis_upload_then_extract.py"
 API_KEY = "dag-test-api-key-51c2"
@@ -35,8 +37,6 @@ QUICK_POKE = 0.05
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
     """An emulator whose clock reads noon of ``DAY``; uploads stay ``new`` 600 s and finish 1 200 s after upload."""
-    from airflow.sdk import Connection
-
     with UISEmulator(
         calls=300,
         seed=5,
@@ -47,8 +47,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
         process_seconds=1200,
     ) as emulator:
         emulator.clock.advance(DAY.add(hours=12).timestamp() - emulator.clock.time())
-        conn = Connection(conn_id="uis_default", conn_type="uis", host=emulator.url, password=API_KEY)
-        monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn.as_json())
+        monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(emulator.url, password=API_KEY))
         yield emulator
 
 
@@ -106,7 +105,7 @@ def finish_uploads_after(api: UISEmulator, n_probes: int) -> threading.Thread:
 
 
 def run_dag(module: ModuleType) -> Any:
-    return module.dag.test(logical_date=LOGICAL_DATE)
+    return dag_test(module.dag, LOGICAL_DATE)
 
 
 def ti_states(dr: Any) -> dict[str, str]:
@@ -119,32 +118,43 @@ def reschedules(dr: Any, task_id: str) -> int:
     from sqlalchemy import func, select
 
     ti = dr.get_task_instance(task_id)
+    if AIRFLOW_V_3_0_PLUS:
+        of_this_ti = [TaskReschedule.ti_id == ti.id]
+    else:
+        of_this_ti = [
+            TaskReschedule.dag_id == ti.dag_id,
+            TaskReschedule.task_id == ti.task_id,
+            TaskReschedule.run_id == ti.run_id,
+        ]
     with create_session() as session:
-        return int(session.scalar(select(func.count()).where(TaskReschedule.ti_id == ti.id)) or 0)
+        return int(session.scalar(select(func.count()).where(*of_this_ti)) or 0)
 
 
 def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    ti = next(ti for ti in dr.get_task_instances() if ti.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
 
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids=task_id, key=key)
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
+
+def core_timetable(timetable: Any) -> Any:
+    """The scheduler's timetable behind a DAG's (3.2+ DAGs hold the Task SDK's; before, they hold core's)."""
+    from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+    if not AIRFLOW_V_3_2_PLUS:
+        return timetable
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    return coerce_to_core_timetable(timetable)
 
 
 def test_dag_parses_with_a_data_interval_timetable(example: ModuleType) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from uis_provider.version_compat import CronDataIntervalTimetable
 
     dag = example.dag
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     sensor = dag.get_task(SENSOR)
     assert sensor.deferrable is True
     assert [t.task_id for t in sensor.downstream_list] == [EXTRACT]
-    from airflow.serialization.encoders import coerce_to_core_timetable
-
-    interval = coerce_to_core_timetable(dag.timetable).infer_manual_data_interval(run_after=LOGICAL_DATE)
+    interval = core_timetable(dag.timetable).infer_manual_data_interval(run_after=LOGICAL_DATE)
     assert (interval.start, interval.end) == (DAY, LOGICAL_DATE)
 
 
@@ -158,7 +168,8 @@ def test_deferred_run_waits_through_the_trigger_then_extracts(
 
     assert ti_states(dr) == {SENSOR: "success", EXTRACT: "success"}
     assert probes(api) >= 3
-    assert "[DAG TEST] running trigger in line" in caplog.text
+    if AIRFLOW_V_3_0_PLUS:  # Airflow 2's dag.test() runs the trigger in line without saying so
+        assert "[DAG TEST] running trigger in line" in caplog.text
     summary = xcom(dr, SENSOR)
     assert summary["total"] == 5
     assert summary["statuses"] == {"error": 1, "processed": 4}
@@ -174,6 +185,12 @@ def test_deferred_run_waits_through_the_trigger_then_extracts(
     assert all(API_KEY in t for t in tokens)
 
 
+@pytest.mark.xfail(
+    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
+    reason="Airflow 3.0.6's in-process dag.test() hands BaseSensorOperator the first reschedule date as a string "
+    "(TypeError: datetime - str inside Airflow's sensor); 3.1+ and 2.11 reschedule fine",
+    strict=True,
+)
 def test_reschedule_mode_frees_the_slot_until_done(api: UISEmulator, example: ModuleType) -> None:
     sensor = example.dag.get_task(SENSOR)
     sensor.deferrable = False
@@ -190,7 +207,7 @@ def test_reschedule_mode_frees_the_slot_until_done(api: UISEmulator, example: Mo
 
 
 def test_fail_on_error_fails_the_task_naming_the_codes(
-    api: UISEmulator, example: ModuleType, capfd: pytest.CaptureFixture[str]
+    api: UISEmulator, example: ModuleType, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     sensor = example.dag.get_task(SENSOR)
     sensor.fail_on_error = True
@@ -202,7 +219,13 @@ def test_fail_on_error_fails_the_task_naming_the_codes(
     states = ti_states(dr)
     assert states[SENSOR] == "failed"
     assert states[EXTRACT] == "upstream_failed"
-    assert "2 of 4 selected uploads ended with status 'error' (http_status_download_error x2)" in capfd.readouterr().out
+    # Airflow 3 prints the task's failure to stdout; Airflow 2 logs it; 3.0's in-process runner shows it in
+    # neither, so there the sensor's own summary of the codes is what can be read
+    output = capfd.readouterr().out + caplog.text
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        assert "error codes {'http_status_download_error': 2}" in output
+    else:
+        assert "2 of 4 selected uploads ended with status 'error' (http_status_download_error x2)" in output
 
 
 def test_soft_fail_skips_on_upload_errors(api: UISEmulator, example: ModuleType) -> None:

@@ -10,9 +10,10 @@ from types import ModuleType
 
 import pendulum
 import pytest
-from airflow.sdk import CronDataIntervalTimetable
 
+from tests.conftest import dag_test
 from uis_provider.testing import UISEmulator
+from uis_provider.version_compat import CronDataIntervalTimetable
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "uis_uploaded_calls_daily.py"
 TZ = "Europe/Moscow"
@@ -44,7 +45,7 @@ def test_dag_test_lands_the_interval_keyed_by_its_start(
 ) -> None:
     monkeypatch.setenv("UIS_OUTPUT_ROOT", tmp_path.as_uri() + "/")
     dag = load_dag_module().dag
-    run = dag.test(logical_date=pendulum.datetime(2026, 1, 5, tz=TZ))
+    run = dag_test(dag, pendulum.datetime(2026, 1, 5, tz=TZ))
     assert run.state == "success"
     # the run's ds is 2026-01-05 (the interval end): the file must be named by the interval start
     out = tmp_path / "uploaded_calls" / "date=2026-01-04" / "part-0.jsonl"

@@ -310,12 +310,7 @@ def test_templated_fields_render_from_the_context(uis_conn: str, emulator: UISEm
 def test_user_id_parameter_overrides_the_connections(
     emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from airflow.sdk import Connection
-
-    conn = Connection(
-        conn_id="x", conn_type="uis", host=emulator.url, password=API_KEY, extra=json.dumps({"user_id": 700101})
-    )
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_AGENT", conn.as_json())
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_AGENT", conn_json(emulator.url, password=API_KEY, user_id=700101))
     uploaded_calls(tmp_path, name="a.jsonl", uis_conn_id="uis_agent").execute(interval(4))
     assert {e["params"].get("user_id") for e in emulator.requests} == {700101}
     emulator.reset_log()
@@ -412,7 +407,7 @@ def test_an_unreachable_store_is_named_before_any_call(uis_conn: str, emulator: 
     ConnectionRefusedError, logging the URI without its host."""
     import socket
 
-    from airflow.sdk import ObjectStoragePath
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

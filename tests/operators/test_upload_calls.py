@@ -16,9 +16,9 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from tests.conftest import API_KEY, MotoS3, conn_json
+from tests.conftest import API_KEY, MotoS3, airflow_store_cache, conn_json
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.operators.upload_calls import UISUploadCallsOperator
@@ -276,12 +276,12 @@ def test_an_object_store_source_is_read_through_fsspec(uis_conn: str, emulator: 
 def test_an_s3_source_is_read_through_its_connection(
     uis_conn: str, emulator: UISEmulator, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk.io import store
+    store_cache = airflow_store_cache()
 
     extra = {"endpoint_url": moto_s3.endpoint_url, "region_name": "us-east-1"}
     conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_PBX_S3", json.dumps(conn))
-    store._STORE_CACHE.pop("s3-pbx_s3", None)
+    store_cache.pop("s3-pbx_s3", None)
     client = moto_s3.client
     client.create_bucket(Bucket="pbx-exports")
     body = "".join(json.dumps(make_call(n)) + "\n" for n in (30, 31, 32))
@@ -293,7 +293,7 @@ def test_an_s3_source_is_read_through_its_connection(
         with pytest.raises(UISConfigurationError, match="does not exist"):
             operator(source_path="s3://pbx-exports/calls/absent.jsonl", source_conn_id="pbx_s3").execute(context())
     finally:
-        store._STORE_CACHE.pop("s3-pbx_s3", None)
+        store_cache.pop("s3-pbx_s3", None)
     assert result["sent"] == 3
     assert {"op-00030", "op-00031", "op-00032"} <= {r["ext_id"] for r in truth(emulator)}
 

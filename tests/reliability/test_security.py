@@ -24,7 +24,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from uis_provider.exceptions import UISError, UISTransportError
 from uis_provider.hooks.uis import UISHook
@@ -357,8 +357,8 @@ def test_deferral_serializes_no_secret_and_events_carry_none(
 def test_repr_lineage_and_masking_of_a_finished_extract(
     api: UISEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
     from airflow.sdk._shared.secrets_masker import redact
-    from airflow.sdk.lineage import get_hook_lineage_collector
 
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 

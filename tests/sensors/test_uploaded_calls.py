@@ -15,7 +15,7 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
 from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
 from uis_provider.exceptions import UISConfigurationError, UISError

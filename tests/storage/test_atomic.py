@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import importlib
 import json
 import os
 import signal
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
 from botocore.exceptions import ClientError
 from fsspec.implementations.memory import MemoryFileSystem
 
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer
+from uis_provider.version_compat import storage_conn_id
 
 if TYPE_CHECKING:
     from tests.conftest import MotoS3
@@ -63,12 +65,12 @@ def test_object_store_uris_keep_or_take_a_connection(monkeypatch: pytest.MonkeyP
     for conn_id in ("aws_unit", "aws_x", "aws_a", "aws_b"):
         conn = {"conn_type": "aws", "login": "unit", "password": "unit", "extra": {"region_name": "us-east-1"}}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    assert to_storage_path("s3://bucket/uis/calls.jsonl", conn_id="aws_unit").conn_id == "aws_unit"
-    assert to_storage_path("s3://aws_x@bucket/uis/calls.jsonl").conn_id == "aws_x"
+    assert storage_conn_id(to_storage_path("s3://bucket/uis/calls.jsonl", conn_id="aws_unit")) == "aws_unit"
+    assert storage_conn_id(to_storage_path("s3://aws_x@bucket/uis/calls.jsonl")) == "aws_x"
     given = ObjectStoragePath("s3://bucket/k.csv", conn_id="aws_a")
     assert to_storage_path(given) is given
     overridden = to_storage_path(given, conn_id="aws_b")
-    assert overridden.conn_id == "aws_b"
+    assert storage_conn_id(overridden) == "aws_b"
     assert overridden.key == "k.csv"
 
 
@@ -421,11 +423,18 @@ def test_s3_failure_uploads_nothing_and_keeps_the_old_object(
 @pytest.fixture
 def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
     """The hook-lineage reader plugins Airflow sees (none by default); a fresh collector for each test."""
-    from airflow.sdk import plugins_manager
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
+
+    from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
     readers: list[type] = []
-    monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: readers)
+    if AIRFLOW_V_3_2_PLUS:
+        plugins_manager = importlib.import_module("airflow.sdk.plugins_manager")
+        monkeypatch.setattr(plugins_manager, "get_hook_lineage_readers_plugins", lambda: readers)
+    else:
+        # before 3.2 the readers are a global of core's plugins manager, read as is once it is not None
+        plugins_manager = importlib.import_module("airflow.plugins_manager")
+        monkeypatch.setattr(plugins_manager, "hook_lineage_reader_classes", readers)
     get_hook_lineage_collector.cache_clear()
     yield readers
     get_hook_lineage_collector.cache_clear()
@@ -434,7 +443,8 @@ def lineage_readers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[type]]:
 def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
     lineage_readers: list[type], tmp_path: Path
 ) -> None:
-    from airflow.sdk.lineage import HookLineageReader, get_hook_lineage_collector
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import HookLineageReader
 
     lineage_readers.append(HookLineageReader)
     with atomic_output(tmp_path / "out.jsonl") as handle:
@@ -444,7 +454,7 @@ def test_written_file_is_reported_as_lineage_when_a_reader_collects_it(
 
 
 def test_without_a_lineage_reader_no_collector_is_built(lineage_readers: list[type], tmp_path: Path) -> None:
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
 
     with atomic_output(tmp_path / "out.jsonl") as handle:
         handle.write(b"{}\n")

@@ -7,6 +7,7 @@ secrets, transient faults, an expired session, pacing by the minute budget, and 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import threading
 import time
@@ -238,8 +239,9 @@ def test_cancellation_logs_out_and_closes(api: UISEmulator) -> None:
 
 
 def test_serialize_round_trips_and_holds_no_secret(api: UISEmulator) -> None:
-    from airflow.sdk.serde import deserialize, serialize
+    from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
+    serde = importlib.import_module("airflow.sdk.serde" if AIRFLOW_V_3_2_PLUS else "airflow.serialization.serde")
     selection = UploadSelection(
         window=Window.build(DAY, END, TZ),
         filter={"field": "ext_request_id", "operator": "=", "value": "batch-7"},
@@ -253,7 +255,7 @@ def test_serialize_round_trips_and_holds_no_secret(api: UISEmulator) -> None:
     )
     classpath, kwargs = original.serialize()
     assert classpath == "uis_provider.triggers.uploaded_calls.UISUploadedCallsTrigger"
-    restored = UISUploadedCallsTrigger(**deserialize(serialize(kwargs)))
+    restored = UISUploadedCallsTrigger(**serde.deserialize(serde.serialize(kwargs)))
     assert restored.serialize() == (classpath, kwargs)
     assert restored.selection() == selection
     assert json.loads(json.dumps(kwargs)) == kwargs
@@ -269,7 +271,7 @@ def test_serialize_round_trips_and_holds_no_secret(api: UISEmulator) -> None:
 
 
 def test_async_hook_calls_through_the_session_and_masks_every_secret(api: UISEmulator) -> None:
-    from airflow.sdk.log import redact
+    from airflow.providers.common.compat.sdk import redact
 
     async def account() -> dict[str, Any]:
         hook = UISAsyncHook("uis_login")

@@ -12,8 +12,9 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
+from uis_provider import connection_form
 from uis_provider.exceptions import (
     UISConfigurationError,
     UISDataChangedError,
@@ -30,6 +31,7 @@ from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
+from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
 DEFAULT_PREFETCH_PAGES = 4
@@ -47,7 +49,7 @@ class Page:
 
 
 def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from airflow.providers.common.compat.sdk import mask_secret
 
     mask_secret(secret)
 
@@ -101,6 +103,19 @@ class UISHook(BaseHook):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(uis_conn_id={self.uis_conn_id!r})"
+
+    if not AIRFLOW_V_3_2_PLUS:
+        # Airflow 2.11-3.1 build the connection form from these; 3.2+ reads get_provider_info() and warns if they exist.
+
+        @classmethod
+        def get_connection_form_widgets(cls) -> dict[str, Any]:
+            """The extra fields of the ``uis`` connection form, from :mod:`uis_provider.connection_form`."""
+            return connection_form.legacy_form_widgets()
+
+        @classmethod
+        def get_ui_field_behaviour(cls) -> dict[str, Any]:
+            """Hidden, relabelled and placeholder fields of the form, from :mod:`uis_provider.connection_form`."""
+            return connection_form.legacy_ui_field_behaviour()
 
     @cached_property
     def settings(self) -> ConnectionSettings:

@@ -13,23 +13,18 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 import httpx
-from airflow.sdk import BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.transport import aio
+from uis_provider.version_compat import amask_secret
 
 T = TypeVar("T")
 
 #: The longest ``aclose`` waits for ``logout.user`` (it also runs while the trigger is being cancelled).
 LOGOUT_TIMEOUT = 10.0
-
-
-async def _amask(secret: str) -> None:
-    from airflow.sdk.log import amask_secret
-
-    await amask_secret(secret)
 
 
 class UISAsyncHook(BaseHook):
@@ -62,10 +57,10 @@ class UISAsyncHook(BaseHook):
         if self._session is None:
             conn = await self._connection()
             if conn.password:
-                await _amask(conn.password)
+                await amask_secret(conn.password)
             settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
             if settings.proxy_password:
-                await _amask(settings.proxy_password)
+                await amask_secret(settings.proxy_password)
             self._session = UISSession(settings, policy=self.retry_policy, on_secret=self._secrets_to_mask.append)
             await self._mask_new_secrets()
         return self._session
@@ -95,7 +90,7 @@ class UISAsyncHook(BaseHook):
 
     async def _mask_new_secrets(self) -> None:
         while self._secrets_to_mask:
-            await _amask(self._secrets_to_mask.pop())
+            await amask_secret(self._secrets_to_mask.pop())
 
     def _client(self, settings: ConnectionSettings) -> httpx.AsyncClient:
         if self._http is None:

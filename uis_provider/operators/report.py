@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseOperator
+from airflow.providers.common.compat.sdk import BaseOperator
 
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.extract import (
@@ -36,7 +36,7 @@ from uis_provider.storage.atomic import storage_uri
 from uis_provider.storage.formats import validate_column_kinds
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
 NO_INTERVAL_MESSAGE = no_interval_message("to extract")
 

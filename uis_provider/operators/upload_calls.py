@@ -10,8 +10,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.hooks.uis import UISHook
@@ -39,9 +38,10 @@ from uis_provider.protocol.upload_plan import (
     validate_rows,
 )
 from uis_provider.storage.atomic import filesystem_of, to_storage_path
+from uis_provider.version_compat import has_fs
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
 #: Added to the end of the upload in ``uploaded_before``, for clock skew between the worker and UIS.
 UPLOAD_TIME_MARGIN = dt.timedelta(hours=1)
@@ -61,7 +61,6 @@ def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
 @contextlib.contextmanager
 def _open_text(path: ObjectStoragePath, file_format: str) -> Iterator[io.TextIOBase]:
     """The source as UTF-8 text (a leading BOM dropped), gunzipped when its first bytes are the gzip magic."""
-    from airflow.sdk.io import has_fs
 
     # ObjectStoragePath.open() also reports the file as lineage; schemes Airflow does not register go through fsspec.
     opened = path.open("rb") if has_fs(path.protocol) else filesystem_of(path).open(path.path, "rb")

@@ -8,8 +8,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
@@ -32,7 +37,7 @@ from uis_provider.transport import sync
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.providers.common.compat.sdk import Context
 
 NO_INTERVAL_MESSAGE = no_interval_message("of uploads to watch")
 

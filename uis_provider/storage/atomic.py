@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
-from airflow.sdk import ObjectStoragePath
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from uis_provider.version_compat import has_fs, storage_conn_id
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -52,8 +54,6 @@ def _invalid(uri: str, reason: str, parameter: str) -> ValueError:
 
 
 def _check_scheme(scheme: str, uri: str, parameter: str) -> None:
-    from airflow.sdk.io import has_fs
-
     if has_fs(scheme):
         return
     import fsspec
@@ -97,7 +97,10 @@ def to_storage_path(
     else:
         _check_scheme(scheme, text, parameter)
     if isinstance(uri, ObjectStoragePath):
-        path = uri if conn_id is None or conn_id == uri.conn_id else ObjectStoragePath(uri, conn_id=conn_id)
+        path = uri if conn_id in (None, storage_conn_id(uri)) else ObjectStoragePath(uri, conn_id=conn_id)
+    elif conn_id is None:
+        # Before 3.2 an explicit conn_id=None would shadow the one written in the URI (s3://conn_id@bucket/key).
+        path = ObjectStoragePath(text)
     else:
         path = ObjectStoragePath(text, conn_id=conn_id)
     if path.protocol not in LOCAL_PROTOCOLS:
@@ -124,12 +127,12 @@ def storage_uri(path: ObjectStoragePath) -> str:
     protocol = path.protocol or "file"
     if protocol in LOCAL_PROTOCOLS:
         return "file://" + path.path
-    if path.bucket:
-        return f"{protocol}://{path.bucket}/{path.key}"
     options = path.storage_options or {}
     host = options.get("host")
     netloc = f"{host}:{options['port']}" if host and options.get("port") else str(host or "")
-    return f"{protocol}://{netloc}/{path.path.lstrip('/')}" if netloc else f"{protocol}://{path.path.lstrip('/')}"
+    # path.path, not bucket + key: before Airflow 3.2 the bucket keeps the connection id of s3://conn_id@bucket/key
+    rest = path.path.lstrip("/")
+    return f"{protocol}://{netloc}/{rest}" if netloc else f"{protocol}://{rest}"
 
 
 def _temp_pattern(name: str) -> re.Pattern[str]:
@@ -261,15 +264,14 @@ def _local_output(target: str) -> Iterator[BinaryIO]:
 
 def filesystem_of(path: ObjectStoragePath) -> AbstractFileSystem:
     """Return the Airflow-attached filesystem (with its connection) or, for plain fsspec schemes, fsspec's."""
-    from airflow.sdk.io import has_fs
-
     if has_fs(path.protocol):
         return path.fs
-    if path.conn_id:
+    if storage_conn_id(path):
         raise ValueError(f"scheme {path.protocol!r} has no Airflow filesystem, so conn_id cannot be used with it")
     import fsspec
 
-    return fsspec.filesystem(path.protocol, **path.storage_options)
+    options = {key: value for key, value in path.storage_options.items() if key != "conn_id"}
+    return fsspec.filesystem(path.protocol, **options)
 
 
 @contextmanager
@@ -298,10 +300,11 @@ def _report_lineage(target: ObjectStoragePath) -> None:
     collector is not built without one, as building it imports every provider's asset factories (boto3 and more,
     ~0.13 s in a task that may need none of them).
     """
-    from airflow.sdk import plugins_manager
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 
-    if not plugins_manager.get_hook_lineage_readers_plugins():
+    from uis_provider.version_compat import hook_lineage_is_read
+
+    if not hook_lineage_is_read():
         return
 
     get_hook_lineage_collector().add_output_asset(context=target, uri=storage_uri(target))
