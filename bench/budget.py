@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from run import API_KEY, CONN_ID, TIMEZONE, extractor_env  # the same task environment as bench/run.py
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PYTHON = sys.executable
-API_KEY = "bench-api-key-0f9d2c"
-CONN_ID = "uis_bench"
-TIMEZONE = "Europe/Moscow"
 START = "2026-01-01"
 CALLS_PER_DAY = 3000
 PAGE_SIZE = 500
@@ -77,27 +75,12 @@ class Emulator:
                 self.process.wait()
 
 
-def task_env(url: str, home: Path) -> dict[str, str]:
-    """The environment of a day-task: a private Airflow home and the ``uis_bench`` connection."""
-    connection = {"conn_type": "uis", "host": url, "password": API_KEY, "extra": {"timezone": TIMEZONE}}
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection),
-        }
-    )
-    return env
-
-
 def run_wave(tasks: int, workdir: Path, logs: Path | None = None) -> dict[str, Any]:
     """K day-tasks in separate processes against one emulator, started together; their outcomes and checks."""
     emulator = Emulator(tasks)
     processes: list[subprocess.Popen[str]] = []
     try:
-        env = task_env(emulator.url, workdir / "airflow")
+        env = extractor_env(emulator.url, workdir / "airflow")
         days = [pendulum.parse(START).add(days=index).to_date_string() for index in range(tasks)]
         for day in days:
             command = [PYTHON, "bench/day_task.py", "--conn-id", CONN_ID, "--day", day]
