@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from run import API_KEY, CONN_ID, TIMEZONE, extractor_env  # the same task environment as bench/run.py
+from run import CONN_ID, Emulator, extractor_env  # the same emulator and task environment
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -49,35 +49,14 @@ TARGET_WALL_RATIO = 1.5
 EXT_ID = re.compile(r'"ext_id":"([^"]*)"')
 
 
-class Emulator:
-    """``python -m uis_provider.testing.emulator`` with the shortened minute, on a free loopback port; stopped by pid."""
-
-    def __init__(self, days: int) -> None:
-        command = [PYTHON, "-m", "uis_provider.testing.emulator", "--port", "0", "--calls", str(CALLS_PER_DAY * days)]
-        command += ["--days", str(days), "--start", START, "--timezone", TIMEZONE, "--api-key", API_KEY, "--warm"]
-        command += ["--minute-limit", str(BUDGET_POINTS), "--minute-window", str(BUDGET_WINDOW)]
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
-        if found is None:
-            self.stop()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.url = found.group(1)
-
-    def stop(self) -> None:
-        """Stop the emulator by its pid and reap it."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
 def run_wave(tasks: int, workdir: Path, logs: Path | None = None) -> dict[str, Any]:
     """K day-tasks in separate processes against one emulator, started together; their outcomes and checks."""
-    emulator = Emulator(tasks)
+    emulator = Emulator(
+        [
+            *("--calls", str(CALLS_PER_DAY * tasks), "--days", str(tasks), "--start", START),
+            *("--minute-limit", str(BUDGET_POINTS), "--minute-window", str(BUDGET_WINDOW)),
+        ]
+    )
     processes: list[subprocess.Popen[str]] = []
     try:
         env = extractor_env(emulator.url, workdir / "airflow")

@@ -140,12 +140,15 @@ class Case:
 
 
 class Emulator:
-    """``python -m uis_provider.testing.emulator`` in its own process on a free loopback port; stopped by pid."""
+    """``python -m uis_provider.testing.emulator`` in its own process on a free loopback port; stopped by pid.
 
-    def __init__(self, size: int, latency: float) -> None:
-        command = [PYTHON, "-m", "uis_provider.testing.emulator", "--port", "0", "--calls", str(size)]
-        command += ["--latency", str(latency), "--api-key", API_KEY, "--start", START, "--days", str(DAYS)]
-        command += ["--timezone", TIMEZONE, "--warm"]
+    ``options`` are the emulator's own (``--calls``, ``--days``, ``--latency``, ...); the key, the time zone and
+    ``--warm`` are the benchmarks' for every run.
+    """
+
+    def __init__(self, options: list[str]) -> None:
+        command = [PYTHON, "-m", "uis_provider.testing.emulator", "--port", "0", "--api-key", API_KEY]
+        command += ["--timezone", TIMEZONE, "--warm", *options]
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
         found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
@@ -268,7 +271,7 @@ def extractor_env(url: str, home: Path) -> dict[str, str]:
 def run_case(size: int, latency: float, runs: int, variants: tuple[str, ...], workdir: Path) -> Case:
     """Every run of one case against one emulator process: ours and naive alternately, then the floor."""
     case = Case(size, latency)
-    emulator = Emulator(size, latency)
+    emulator = Emulator(["--calls", str(size), "--latency", str(latency), "--start", START, "--days", str(DAYS)])
     try:
         env = extractor_env(emulator.url, workdir / "airflow")
         window = ["--date-from", DATE_FROM, "--date-till", DATE_TILL]
