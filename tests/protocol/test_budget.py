@@ -94,20 +94,75 @@ def test_a_client_alone_estimates_one_sharer_and_always_goes_ahead() -> None:
     assert all(share.go_ahead(1, 1, rng) for _ in range(100))
 
 
+def after_one_reset(share: BudgetShare) -> None:
+    """A first period (0-4 s) where this client spent alone, so that the next readings are taken at their word."""
+    share.on_answer(reading(11, at=0.0), 1)
+
+
 def test_others_spending_the_budget_raise_the_estimate_and_thin_out_the_last_calls() -> None:
     share = BudgetShare()
-    share.on_answer(reading(8, at=0.1), 1)  # one call of ours, four points gone: about four clients
+    after_one_reset(share)
+    share.on_answer(reading(8, at=5.5, reset=2.5), 1)  # one call of ours, four points gone: about four clients
     assert share.sharers == 4.0
     rng = random.Random(3)
     assert all(share.go_ahead(8, 1, rng) for _ in range(100)), "two calls each are left: go"
     goes = sum(share.go_ahead(2, 1, rng) for _ in range(4000))
-    assert 1700 < goes < 2300, "half a call each is left: about half of the clients go"
+    assert 1400 < goes < 1800, "half a call each is left: 80 % of half of the clients go (the aim is 80 %)"
     assert not any(share.go_ahead(0, 1, rng) for _ in range(100))
+
+
+def test_a_client_takes_no_more_than_its_share_of_a_period() -> None:
+    share = BudgetShare()
+    after_one_reset(share)
+    share.on_answer(reading(8, at=5.5, reset=2.5), 1)  # about four clients: three calls of twelve each
+    now = reading(8, at=5.5, reset=2.5)
+    assert not share.over_share(now, 1, in_flight=1), "one answered, one in flight, one more: three"
+    assert share.over_share(now, 1, in_flight=2), "a fourth call would take a share of a client still to come"
+    alone = BudgetShare()
+    after_one_reset(alone)
+    alone.on_answer(reading(11, at=5.5, reset=2.5), 1)
+    assert not alone.over_share(reading(11, at=5.5, reset=2.5), 1, in_flight=10), "alone, the whole budget is its"
+
+
+def test_a_first_wave_counts_the_calls_still_in_flight_and_holds_back_until_a_reset() -> None:
+    share = BudgetShare()
+    share.on_answer(reading(8, at=0.0), 1)  # 4 points gone in the first instant of the first period: a burst
+    assert share.sharers == 12.0, "at the pace of the first instant, the period is spent many times over"
+    assert share.holds_back(reading(8, at=0.0), 1), "8 calls left, fewer than a first wave may have in flight"
+    share.on_answer(reading(11, at=4.5), 1)  # the budget reset: from now on the readings tell
+    assert not share.holds_back(reading(11, at=4.5), 1)
+    plenty = BudgetShare()
+    plenty.on_answer(reading(140, at=0.0, limit=150), 1)
+    assert not plenty.holds_back(reading(140, at=0.0, limit=150), 1), "140 calls left: no wave can take them at once"
+    assert not BudgetShare().holds_back(reading(8, at=0.0), 1), "no answer of its own yet: nothing to hold"
+
+
+def test_the_client_that_opens_a_period_goes_by_it_not_by_the_crowd_of_the_last_one() -> None:
+    share = BudgetShare()
+    after_one_reset(share)
+    share.on_answer(reading(0, at=7.9, reset=0.1), 1)  # late in the second period: the others spent the rest
+    assert share.sharers == 12.0
+    share.on_answer(reading(11, at=8.5), 1)  # the first call of the next period is this client's
+    assert share.sharers == 1.0, "nobody else has spent yet: they are gone or waiting for their turn"
+    share.on_answer(reading(8, at=8.6), 1)  # early in the period, two others spent: the last period's crowd holds
+    assert share.sharers == 12.0
+
+
+def test_waits_spread_over_as_much_of_the_period_as_the_sharers_need() -> None:
+    share = BudgetShare()
+    after_one_reset(share)
+    share.on_answer(reading(8, at=5.5, reset=2.5), 1)
+    assert share.crowding(12, 1) == pytest.approx(4 / 12), "four clients fit in a third of the period"
+    share.on_refusal()
+    share.on_refusal()
+    assert share.crowding(12, 1) == 1.0, "sixteen clients need all of it"
+    assert share.crowding(None, 1) == 1.0
 
 
 def test_a_refusal_doubles_the_estimate_past_the_limit_and_a_new_period_starts_afresh() -> None:
     share = BudgetShare()
-    share.on_answer(reading(9, at=0.0), 1)
+    after_one_reset(share)
+    share.on_answer(reading(9, at=5.5, reset=2.5), 1)
     assert share.sharers == 3.0
     share.on_refusal()
     assert share.sharers == 6.0
@@ -117,16 +172,27 @@ def test_a_refusal_doubles_the_estimate_past_the_limit_and_a_new_period_starts_a
     assert share.sharers == 24.0, "more clients than the 12 calls a period: only refusals can tell"
     rng = random.Random(9)
     probes = sum(share.go_ahead(12, 1, rng) for _ in range(4000))
-    assert 1700 < probes < 2300, "a full budget probed by about half of the clients, the rest sit the period out"
+    assert 1400 < probes < 1800, "a full budget probed by 80 % of half of the clients, the rest sit the period out"
     for _ in range(20):
         share.on_refusal()
     assert share.sharers == 1024.0
     # the next period: the last period's estimate holds until this one's readings say more
-    share.on_answer(reading(11, at=5.0), 1)
+    share.on_answer(reading(10, at=9.0), 1)
     assert share.sharers == 1024.0
-    share.on_answer(reading(10, at=5.1), 1)
-    share.on_answer(reading(11, at=9.5), 1)  # a third period, where only this client spends
+    share.on_answer(reading(9, at=9.1), 1)
+    share.on_answer(reading(11, at=13.5), 1)  # a third period, where only this client spends
     assert share.sharers == 1.0
+
+
+def test_a_refusal_says_the_others_took_the_budget_but_this_clients_own_calls() -> None:
+    share = BudgetShare()
+    after_one_reset(share)
+    share.on_answer(reading(10, at=5.5, reset=2.5), 1)  # two clients, by this client's one call
+    share.on_refusal(reading(0, at=5.6, reset=2.4), 1)
+    assert share.sharers == 12.0, "one call of twelve was this client's: about twelve clients want the budget"
+    fresh = BudgetShare()
+    fresh.on_refusal(reading(0, at=0.0), 1)
+    assert fresh.sharers == 12.0, "refused before any answer: all twelve points went to others"
 
 
 # -- the deadline ------------------------------------------------------------------------------------------------
@@ -281,3 +347,16 @@ def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
         share.sat_out()
         rounds += 1
     assert rounds <= 8, "a client that keeps sitting out probes again within a few periods"
+
+
+def test_of_two_readings_of_one_window_the_earlier_end_is_kept() -> None:
+    from uis_provider.protocol.session import _fresher
+
+    first = RateLimits(taken_at=100.2, minute_limit=12, minute_remaining=11, minute_reset=4.0)  # ends by 104.2
+    second = RateLimits(taken_at=100.9, minute_limit=12, minute_remaining=9, minute_reset=3.0)  # ends by 103.9
+    kept = _fresher(first, second)
+    assert kept.minute_remaining == 9, "the lower remaining is the newer truth"
+    assert kept.taken_at + (kept.minute_reset or 0) == pytest.approx(103.9)
+    late = RateLimits(taken_at=101.0, minute_limit=12, minute_remaining=8, minute_reset=4.0)  # rounded up further
+    kept = _fresher(kept, late)
+    assert kept.minute_remaining == 8 and kept.taken_at + (kept.minute_reset or 0) == pytest.approx(103.9)

@@ -27,6 +27,14 @@ EXECUTION_TIMEOUT_MARGIN = 0.05
 MAX_SHARERS = 1024.0
 #: Share of the reset period a wait for the minute budget is spread over, beyond the reset itself.
 DEFAULT_JITTER = 1.0
+#: Share of its period a budget must have run before a reading's count of the others' spending is taken at its word.
+EARLY_SHARE = 0.25
+#: Share of the budget a client aims its calls at: the rest absorbs what the others' calls in flight spend meanwhile,
+#: so that clients acting on the same old reading do not overrun it together.
+TARGET_USE = 0.8
+#: Calls a first wave of tasks may have in flight at once. Until a client has seen the budget reset, it takes a
+#: reading with fewer calls left than this as a sign that others may have calls in flight that it cannot see yet.
+FIRST_WAVE_CALLS = 64
 
 
 def budget_timeout_seconds(value: Any, parameter: str = "budget_timeout") -> float:
@@ -90,7 +98,7 @@ class InFlightWindow:
     ``max_backoff``), so clients that keep colliding come back less often, and drops to one on success.
     """
 
-    def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 4.0) -> None:
+    def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 2.0) -> None:
         self.ceiling = max(1, ceiling)
         self.size = 1.0  # a slow start: calls in flight grow as answers come back, not in a burst that may be refused
         self.hold = hold
@@ -127,6 +135,11 @@ class BudgetShare:
     otherwise waits for the reset: about as many calls go out as the budget has left, instead of every client
     spending the same last points at once and all but a few being refused. A reading is already old when it is
     acted on: :meth:`points_left` takes off what the others spend meanwhile, at the pace they spent the period so far.
+
+    Three rules keep clients that cannot see each other's calls in flight from overrunning the budget together: a
+    client takes no more than its share of a period (:meth:`over_share`), aims at :data:`TARGET_USE` of what is left
+    (:meth:`go_ahead`), and until it has seen one reset, holds back after its first answer when the budget is
+    scarce (:meth:`holds_back`).
     """
 
     def __init__(self) -> None:
@@ -136,12 +149,29 @@ class BudgetShare:
         self._spent = 0
         self._period_end: float | None = None
         self._last_remaining: float | None = None
+        self._seen_reset = False
+        self._others_spent = 0.0
+        self._age = 0.0
+        self._period = 0.0
 
     @property
     def sharers(self) -> float:
         """Clients drawing on the budget: this period's estimate, or the last period's when that was higher (an
-        answer early in a period has seen little of the others' spending yet)."""
+        answer early in a period has seen little of the others' spending yet). While no other client has spent in
+        this period, this period's alone: the others of the last one are gone or still waiting for their turn."""
+        if self._seen_reset and (self._others_spent == 0 or self._age >= EARLY_SHARE * self._period):
+            return self._current
         return max(self._current, self._previous)
+
+    def crowding(self, limit: float | None, weight: int) -> float:
+        """How much of the budget's period the clients sharing it need, at one call each (at most all of it).
+
+        Waits are spread over this share of the period: a few clients fit in its first moments, while as many
+        clients as the budget has calls need the whole period to come back one after another.
+        """
+        if not limit or weight <= 0:
+            return 1.0
+        return min(1.0, self.sharers * weight / limit)
 
     def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0) -> None:
         """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset)."""
@@ -149,16 +179,24 @@ class BudgetShare:
             return
         refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
         if self._period_end is None or reading.taken_at >= self._period_end or refilled:
+            self._seen_reset = self._period_end is not None
             self._previous = self._current
             self._spent = 0
             self._period_end = reading.taken_at + reading.minute_reset
         self._last_remaining = reading.minute_remaining
         self._spent += weight
         used = reading.minute_limit - reading.minute_remaining
-        self._current = max(1.0, used / self._spent)
+        self._others_spent = max(0.0, used - self._spent)
         period = max(period, reading.minute_reset)
-        opened = max(0.25 * period, period - reading.minute_reset)  # seconds since the period opened, roughly
+        self._period, self._age = period, period - reading.minute_reset
+        opened = max(EARLY_SHARE * period, self._age)  # seconds since the period opened, roughly
         self._others_rate = max(0.0, used - self._spent) / opened if opened > 0 else 0.0
+        self._current = max(1.0, used / self._spent)
+        if not self._seen_reset:
+            # a first wave's calls land together: what the period will have spent at their pace (never more than
+            # the budget) counts the others whose calls are still in flight
+            projected = min(reading.minute_limit, used + self._others_rate * reading.minute_reset)
+            self._current = max(self._current, projected / self._spent)
 
     def points_left(self, reading: RateLimits, now: float) -> float | None:
         """The points ``reading`` said were left, less what the other clients have likely spent since."""
@@ -166,13 +204,43 @@ class BudgetShare:
             return None
         return reading.minute_remaining - self._others_rate * max(0.0, now - reading.taken_at)
 
-    def on_refusal(self) -> None:
+    def on_refusal(self, reading: RateLimits | None = None, weight: int = 1) -> None:
         """A call was refused: more clients want the budget than the estimate says; double it.
 
         Readings cannot count past the budget's own size, so only refusals tell that more clients than the budget has
-        calls a period are waiting; the estimate may then exceed the limit, and clients sit whole periods out.
+        calls a period are waiting; the estimate may then exceed the limit, and clients sit whole periods out. The
+        refusal's ``reading`` also bounds it from below: the others spent the budget but for this client's own calls
+        of the period (of ``weight`` points each).
         """
-        self._current = min(MAX_SHARERS, self._current * 2.0)
+        estimate = self._current * 2.0
+        if reading is not None and reading.minute_limit:
+            fresh = self._period_end is None or reading.taken_at >= self._period_end
+            own = 0 if fresh else self._spent
+            estimate = max(estimate, reading.minute_limit / max(own, weight))
+        self._current = min(MAX_SHARERS, estimate)
+
+    def over_share(self, reading: RateLimits, weight: int, in_flight: float = 0.0) -> bool:
+        """True when one more call of ``weight`` points would take this client past its share of this period.
+
+        Its share is the budget over the clients sharing it. The others, still waiting for their turn in this period,
+        cannot be seen in any reading until they spend: a client that took more than its share would leave them a
+        budget already gone.
+        """
+        if reading.minute_limit is None or weight <= 0:
+            return False
+        return self._spent + in_flight + weight > reading.minute_limit / self.sharers
+
+    def holds_back(self, reading: RateLimits, weight: int) -> bool:
+        """True when this client should send no more calls until the budget resets.
+
+        Until a client has seen one reset, it cannot tell being alone from being the first of a wave whose calls are
+        still in flight: its first answer shows little of the budget gone either way. When that reading leaves fewer
+        calls than a first wave may hold, it waits for the reset (one period at most) rather than spend points the
+        others' calls have likely taken already.
+        """
+        if self._seen_reset or self._spent == 0 or reading.minute_remaining is None or weight <= 0:
+            return False
+        return reading.minute_remaining / weight < FIRST_WAVE_CALLS
 
     def sat_out(self) -> None:
         """This client let a whole period go: halve the estimate, so that it does not sit out for good once the
@@ -181,8 +249,14 @@ class BudgetShare:
         self._previous = max(1.0, self._previous / 2.0)
 
     def go_ahead(self, points_left: float | None, weight: int, rng: random.Random) -> bool:
-        """True when a call of ``weight`` points may go now, with ``points_left`` in the budget as last read."""
+        """True when a call of ``weight`` points may go now, with ``points_left`` in the budget as last read.
+
+        A client that shares the budget aims at its share of :data:`TARGET_USE` of what is left, so that calls sent on
+        the same old reading by several clients rarely add up to more than the budget has.
+        """
         if points_left is None or weight <= 0:
             return True
-        calls_left = points_left / weight / self.sharers
+        sharers = self.sharers
+        aim = 1.0 if sharers <= 1 else TARGET_USE  # alone, no call of another can overrun the budget
+        calls_left = aim * points_left / weight / sharers
         return calls_left >= 1 or rng.random() < calls_left

@@ -7,11 +7,12 @@ carry the effects out, so the JSON-RPC logic exists once.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
@@ -190,15 +191,26 @@ class UISSession:
         """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
         stretched over more periods after refusals in a row."""
         with self._lock:
-            return spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
+            return spread_wait(wait, self._period or wait, self._rng, self._jitter())
 
-    def _refused(self, error: UISRateLimitError) -> float:
+    def _jitter(self) -> float:
+        """Periods a wait for the minute budget spreads over: more after refusals in a row, fewer while the clients
+        sharing the budget are fewer than its calls (called with the lock held)."""
+        limit = self.limits.minute_limit if self.limits is not None else None
+        return self.window.backoff * self.share.crowding(limit, 1)
+
+    def _refused(self, error: UISRateLimitError, weight: int) -> float:
         """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
         reset = error.reset_seconds
+        now = self.clock()
+        known = self.limits  # the refusal's own reading, merged with the others of its window
+        if known is not None and known.minute_reset is not None and not known.minute_expired(now):
+            reset = min(reset if reset is not None else math.inf, known.taken_at + known.minute_reset - now)
         wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
+        reading = RateLimits.parse(error.limits, now)
         with self._lock:
             self.window.on_refusal(self.clock())
-            self.share.on_refusal()
+            self.share.on_refusal(reading, weight)
         return wait
 
     def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
@@ -239,10 +251,14 @@ class UISSession:
             wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
             if wait <= 0 and reading is not None and not reading.minute_expired(now):
                 left = self.share.points_left(reading, now)
-                if left is not None and not self.share.go_ahead(left - self._in_flight_points, weight, self._rng):
+                if left is not None and (
+                    self.share.holds_back(reading, weight)
+                    or self.share.over_share(reading, weight, self._in_flight_points)
+                    or not self.share.go_ahead(left - self._in_flight_points, weight, self._rng)
+                ):
                     # about as many clients go on as the budget has calls left; this one waits for the reset
                     wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
-                    wait = spread_wait(wait, self._period or wait, self._rng, self.window.backoff)
+                    wait = spread_wait(wait, self._period or wait, self._rng, self._jitter())
                     return wait, (
                         f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the "
                         f"~{self.share.sharers:.0f} "
@@ -357,7 +373,7 @@ class UISSession:
             finally:
                 self._release(weight)
             if isinstance(failure, UISRateLimitError) and failure.limit_type != "day":
-                wait = self._refused(failure)
+                wait = self._refused(failure, weight)
                 late = self._past_deadline(method, wait)
                 if late is not None:
                     raise late from failure
@@ -462,7 +478,12 @@ def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
         return reading
     if current.minute_reset is None or reading.taken_at >= current.taken_at + current.minute_reset:
         return reading
-    return reading if reading.minute_remaining <= current.minute_remaining else current
+    newer = reading if reading.minute_remaining <= current.minute_remaining else current
+    if reading.minute_reset is None:
+        return newer
+    # resets come in whole seconds, rounded up: of two readings of one window, the earlier end is the closer one
+    end = min(current.taken_at + current.minute_reset, reading.taken_at + reading.minute_reset)
+    return replace(newer, minute_reset=max(0.0, end - newer.taken_at))
 
 
 def _parse_reply(method: str, request_id: str, reply: Reply | None, defer_data: bool = False) -> dict[str, Any]:
