@@ -251,14 +251,20 @@ class UISSession:
             wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
             if wait <= 0 and reading is not None and not reading.minute_expired(now):
                 left = self.share.points_left(reading, now)
+                first_wave = self.share.holds_back(reading, weight)
                 if left is not None and (
-                    self.share.holds_back(reading, weight)
+                    first_wave
                     or self.share.over_share(reading, weight, self._in_flight_points)
                     or not self.share.go_ahead(left - self._in_flight_points, weight, self._rng)
                 ):
                     # about as many clients go on as the budget has calls left; this one waits for the reset
                     wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
                     wait = spread_wait(wait, self._period or wait, self._rng, self._jitter())
+                    if first_wave:
+                        return wait, (
+                            f"the minute point budget has {max(0.0, left):.0f} point(s) left, fewer than a first "
+                            f"wave of tasks may be spending at once; waiting {wait:.1f} s for it to reset"
+                        )
                     return wait, (
                         f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the "
                         f"~{self.share.sharers:.0f} "
