@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mmap
 import socket
 import threading
@@ -12,7 +13,7 @@ import pytest
 from tests.conftest import API_KEY
 from uis_provider.protocol.jsonrpc import build_request, parse_response, result_records
 from uis_provider.protocol.methods import UPLOADED_CALLS
-from uis_provider.protocol.session import Send
+from uis_provider.protocol.session import Send, Sleep
 from uis_provider.testing import UISEmulator
 from uis_provider.transport import sync
 
@@ -84,3 +85,18 @@ def test_a_body_cut_short_is_a_transport_failure_not_a_partial_page(cut_short: s
         http.close()
     assert reply.failure is not None and "get.uploaded_calls" in reply.failure
     assert reply.body == b""
+
+
+def test_polls_for_another_call_are_logged_at_debug_and_waits_for_the_budget_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def flow() -> Iterator[Sleep]:
+        for _ in range(3):
+            yield Sleep(0.0, "the minute point budget has reset; one call probes it first", quiet=True)
+        yield Sleep(0.0, "minute point budget used up; waiting 3.0 s for it to reset")
+
+    caplog.set_level(logging.DEBUG, logger="uis_provider.transport.sync")
+    sync.run(flow(), sync.new_http_session(), "http://127.0.0.1:1/v2.0", sleep=lambda _seconds: None)
+    levels = [(record.levelno, record.getMessage()) for record in caplog.records]
+    assert [level for level, _ in levels] == [logging.DEBUG] * 3 + [logging.INFO], levels
+    assert levels[-1][1] == "UIS: minute point budget used up; waiting 3.0 s for it to reset"

@@ -7,6 +7,7 @@ carry the effects out, so the JSON-RPC logic exists once.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
@@ -50,10 +51,20 @@ class Send:
 
 @dataclass(frozen=True)
 class Sleep:
-    """Effect: wait ``seconds`` (pacing or backoff), then reply with ``None``; ``reason`` is for the log."""
+    """Effect: wait ``seconds`` (pacing or backoff), then reply with ``None``; ``reason`` is for the log.
+
+    A ``quiet`` sleep is a short poll for another call of the same session (a login, a probe of a reset budget): it
+    repeats every :data:`CONCURRENCY_POLL` seconds, so the transports log it at DEBUG rather than INFO.
+    """
 
     seconds: float
     reason: str
+    quiet: bool = False
+
+    @property
+    def level(self) -> int:
+        """The log level a transport reports this sleep at."""
+        return logging.DEBUG if self.quiet else logging.INFO
 
 
 @dataclass(frozen=True)
@@ -346,7 +357,7 @@ class UISSession:
         while True:
             if self._needs_login():
                 if not self._claim_login():
-                    yield Sleep(CONCURRENCY_POLL, "another call of this connection is logging in; waiting")
+                    yield Sleep(CONCURRENCY_POLL, "another call of this connection is logging in; waiting", quiet=True)
                     continue
                 try:
                     yield from self._login()
@@ -358,7 +369,7 @@ class UISSession:
                 if late is not None:
                     raise late
                 self._count(budget_waited=wait)
-                yield Sleep(wait, reason)
+                yield Sleep(wait, reason, quiet=wait <= CONCURRENCY_POLL)
                 continue
             token = self._token
             failure: UISError

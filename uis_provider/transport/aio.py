@@ -83,7 +83,7 @@ async def run(flow: Generator[Effect, Reply | None, T], http: httpx.AsyncClient,
         effect = next(flow)
         while True:
             if isinstance(effect, Sleep):
-                log.info("UIS: %s", effect.reason)
+                log.log(effect.level, "UIS: %s", effect.reason)
                 await asyncio.sleep(effect.seconds)
                 effect = flow.send(None)
             else:

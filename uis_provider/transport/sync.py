@@ -172,7 +172,7 @@ def run(
                 flow.close()
                 raise FlowCancelledError("the flow was cancelled")
             if isinstance(effect, Sleep):
-                log.info("UIS: %s", effect.reason)
+                log.log(effect.level, "UIS: %s", effect.reason)
                 if cancel is None:
                     sleep(effect.seconds)
                 elif cancel.wait(effect.seconds):
