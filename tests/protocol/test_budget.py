@@ -152,11 +152,11 @@ def test_waits_spread_over_as_much_of_the_period_as_the_sharers_need() -> None:
     share = BudgetShare()
     after_one_reset(share)
     share.on_answer(reading(8, at=5.5, reset=2.5), 1)
-    assert share.crowding(12, 1) == pytest.approx(4 / 12), "four clients fit in a third of the period"
+    assert share.crowding(12) == pytest.approx(4 / 12), "four clients fit in a third of the period"
     share.on_refusal()
     share.on_refusal()
-    assert share.crowding(12, 1) == 1.0, "sixteen clients need all of it"
-    assert share.crowding(None, 1) == 1.0
+    assert share.crowding(12) == 1.0, "sixteen clients need all of it"
+    assert share.crowding(None) == 1.0
 
 
 def test_a_refusal_doubles_the_estimate_past_the_limit_and_a_new_period_starts_afresh() -> None:

@@ -157,21 +157,22 @@ class BudgetShare:
     @property
     def sharers(self) -> float:
         """Clients drawing on the budget: this period's estimate, or the last period's when that was higher (an
-        answer early in a period has seen little of the others' spending yet). While no other client has spent in
-        this period, this period's alone: the others of the last one are gone or still waiting for their turn."""
+        answer early in a period has seen little of the others' spending yet). After the first reset, this period's
+        estimate alone counts once the period has run :data:`EARLY_SHARE` of its length, or while no other client has
+        spent in it yet (the others of the last period are gone or still waiting for their turn)."""
         if self._seen_reset and (self._others_spent == 0 or self._age >= EARLY_SHARE * self._period):
             return self._current
         return max(self._current, self._previous)
 
-    def crowding(self, limit: float | None, weight: int) -> float:
+    def crowding(self, limit: float | None) -> float:
         """How much of the budget's period the clients sharing it need, at one call each (at most all of it).
 
         Waits are spread over this share of the period: a few clients fit in its first moments, while as many
         clients as the budget has calls need the whole period to come back one after another.
         """
-        if not limit or weight <= 0:
+        if not limit:
             return 1.0
-        return min(1.0, self.sharers * weight / limit)
+        return min(1.0, self.sharers / limit)
 
     def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0) -> None:
         """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset)."""
@@ -190,7 +191,7 @@ class BudgetShare:
         period = max(period, reading.minute_reset)
         self._period, self._age = period, period - reading.minute_reset
         opened = max(EARLY_SHARE * period, self._age)  # seconds since the period opened, roughly
-        self._others_rate = max(0.0, used - self._spent) / opened if opened > 0 else 0.0
+        self._others_rate = self._others_spent / opened if opened > 0 else 0.0
         self._current = max(1.0, used / self._spent)
         if not self._seen_reset:
             # a first wave's calls land together: what the period will have spent at their pace (never more than

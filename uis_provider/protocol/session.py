@@ -208,7 +208,7 @@ class UISSession:
         """Periods a wait for the minute budget spreads over: more after refusals in a row, fewer while the clients
         sharing the budget are fewer than its calls (called with the lock held)."""
         limit = self.limits.minute_limit if self.limits is not None else None
-        return self.window.backoff * self.share.crowding(limit, 1)
+        return self.window.backoff * self.share.crowding(limit)
 
     def _refused(self, error: UISRateLimitError, weight: int) -> float:
         """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
@@ -220,7 +220,7 @@ class UISSession:
         wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
         reading = RateLimits.parse(error.limits, now)
         with self._lock:
-            self.window.on_refusal(self.clock())
+            self.window.on_refusal(now)
             self.share.on_refusal(reading, weight)
         return wait
 
