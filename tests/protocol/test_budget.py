@@ -22,7 +22,7 @@ from uis_provider.protocol.budget import (
 )
 from uis_provider.protocol.limits import RateLimits
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.session import Reply, Send, Sleep, UISSession
+from uis_provider.protocol.session import Reply, Send, Sleep, UISSession, _fresher
 
 # -- AIMD -------------------------------------------------------------------------------------------------------
 
@@ -350,8 +350,6 @@ def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
 
 
 def test_of_two_readings_of_one_window_the_earlier_end_is_kept() -> None:
-    from uis_provider.protocol.session import _fresher
-
     first = RateLimits(taken_at=100.2, minute_limit=12, minute_remaining=11, minute_reset=4.0)  # ends by 104.2
     second = RateLimits(taken_at=100.9, minute_limit=12, minute_remaining=9, minute_reset=3.0)  # ends by 103.9
     kept = _fresher(first, second)

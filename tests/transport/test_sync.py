@@ -96,7 +96,11 @@ def test_polls_for_another_call_are_logged_at_debug_and_waits_for_the_budget_at_
         yield Sleep(0.0, "minute point budget used up; waiting 3.0 s for it to reset")
 
     caplog.set_level(logging.DEBUG, logger="uis_provider.transport.sync")
-    sync.run(flow(), sync.new_http_session(), "http://127.0.0.1:1/v2.0", sleep=lambda _seconds: None)
+    http = sync.new_http_session()
+    try:
+        sync.run(flow(), http, "http://127.0.0.1:1/v2.0", sleep=lambda _seconds: None)
+    finally:
+        http.close()
     levels = [(record.levelno, record.getMessage()) for record in caplog.records]
     assert [level for level, _ in levels] == [logging.DEBUG] * 3 + [logging.INFO], levels
     assert levels[-1][1] == "UIS: minute point budget used up; waiting 3.0 s for it to reset"

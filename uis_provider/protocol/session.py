@@ -214,7 +214,8 @@ class UISSession:
         """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
         reset = error.reset_seconds
         now = self.clock()
-        known = self.limits  # the refusal's own reading, merged with the others of its window
+        with self._lock:
+            known = self.limits  # the refusal's own reading, merged with the others of its window
         if known is not None and known.minute_reset is not None and not known.minute_expired(now):
             reset = min(reset if reset is not None else math.inf, known.taken_at + known.minute_reset - now)
         wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
