@@ -17,11 +17,11 @@ import pendulum
 import pytest
 
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISPagingLimitError
-from uis_provider.extract import ReportQuery, extract_window, iter_window_records, plan_windows, split_part
+from uis_provider.extract import ReportQuery, extract_window, iter_window_records, plan_windows
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
 from uis_provider.protocol import paging
-from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
-from uis_provider.protocol.windows import Window
+from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS, ReportMethod
+from uis_provider.protocol.windows import Window, split_part
 from uis_provider.testing import UISEmulator
 
 TZ = "Europe/Moscow"
@@ -98,24 +98,50 @@ def test_bad_query_parameters_are_refused_by_name(kwargs: dict[str, Any], named:
 def test_methods_are_checked() -> None:
     with pytest.raises(UISConfigurationError, match="method must name a get"):
         ReportQuery.build("upload.calls")
+    with pytest.raises(UISConfigurationError, match=r"'get\.calls_reports' is not a method the provider knows"):
+        ReportQuery.build("get.calls_reports")
+    with pytest.raises(UISConfigurationError, match=r"get\.customer_users' has no date window.*get_records"):
+        ReportQuery.build("get.customer_users")
+    own = ReportMethod(name="get.visitor_sessions_report", time_field="date_time", columns=())
     with pytest.raises(UISConfigurationError, match="pass fields"):
-        ReportQuery.build("get.communications_report")
-    query = ReportQuery.build("get.communications_report", fields=["id", "start_time", "communication_type"])
-    assert query.columns == ("id", "start_time", "communication_type")
+        ReportQuery.build(own)
+    query = ReportQuery.build(own, fields=["id", "date_time", "visitor_id"])
+    assert query.columns == ("id", "date_time", "visitor_id")
+    communications = ReportQuery.build("get.communications_report")
+    assert communications.columns == (
+        "id",
+        "communication_type",
+        "date_time",
+        "visitor_id",
+        "person_id",
+        "visitor_session_id",
+        "site_id",
+        "campaign_id",
+    )
+
+
+def test_extra_params_are_the_methods_own() -> None:
+    assert ReportQuery.build("get.calls_report", extra_params={"include_ongoing_calls": True}).extra_params == {
+        "include_ongoing_calls": True
+    }
+    with pytest.raises(
+        UISConfigurationError, match=r"'report_id'\], not parameters of get\.calls_report.*include_ongoing_calls"
+    ):
+        ReportQuery.build("get.calls_report", extra_params={"report_id": 1})
 
 
 def test_request_params_add_the_time_field_and_the_unique_key() -> None:
     query = ReportQuery.build(
         "get.uploaded_calls",
-        fields=["ext_id", "status"],
+        fields=["status"],
         sort=[{"field": "status", "order": "desc"}],
         user_id="42",
         extra_params={"report_id": 5},
     )
     window = Window.build("2026-01-04", "2026-01-05", TZ)
     params = query.request_params(window)
-    assert params["fields"] == ["ext_id", "status", "upload_time"]
-    assert query.drops_time_field
+    assert params["fields"] == ["status", "upload_time", "ext_id"]
+    assert query.unwritten_fields == ("upload_time", "ext_id")
     assert params["sort"] == [{"field": "status", "order": "desc"}, {"field": "ext_id", "order": "asc"}]
     assert params["user_id"] == 42
     assert params["report_id"] == 5
@@ -124,10 +150,16 @@ def test_request_params_add_the_time_field_and_the_unique_key() -> None:
     assert "offset" not in params
 
 
-def test_default_columns_are_requested_explicitly() -> None:
-    params = ReportQuery.build("get.calls_report").request_params(Window.build("2026-01-04", "2026-01-05", TZ))
+def test_default_columns_are_requested_explicitly_and_no_forbidden_sort_is_sent() -> None:
+    query = ReportQuery.build("get.calls_report")
+    params = query.request_params(Window.build("2026-01-04", "2026-01-05", TZ))
     assert params["fields"] == list(CALLS_REPORT.columns)
-    assert params["sort"] == [{"field": "id", "order": "asc"}]
+    assert "sort" not in params
+    assert query.pages_by_time
+    goals = ReportQuery.build("get.goals_report")
+    # neither date_time (the window field) nor id is in the goals' default reply: both are asked, neither written
+    assert goals.request_fields[-2:] == ("date_time", "id")
+    assert goals.unwritten_fields == ("date_time", "id")
 
 
 def test_window_days_never_exceed_the_method_limit() -> None:

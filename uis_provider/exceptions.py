@@ -185,13 +185,12 @@ class UISInvalidParamsError(UISError):
 
     def hint(self) -> str:
         if self.mnemonic == "method_not_found":
-            from uis_provider.protocol.methods import REPORT_METHODS
+            from uis_provider.protocol.catalog import catalog
 
-            known = ", ".join(sorted(REPORT_METHODS))
+            known = ", ".join(catalog())
             return (
                 f"The API has no method {self.method!r}: check its spelling and the API version in the connection's "
-                f"host. Report methods this provider knows: {known}; other get.*_report methods of the API "
-                "(e.g. get.communications_report) work with fields=[...]"
+                f"host. Read methods this provider knows: {known}"
             )
         if self.field:
             return f"Fix the parameter '{self.field}' of the request"

@@ -1,10 +1,15 @@
 """The extract engine: land one date window of a ``get.*`` report method, complete, in order and exactly once.
 
-It plans the window's parts by ``max_window_days``, pages each part with :meth:`UISHook.paginate` and continues a
-part past the 110 000 rows offset paging reaches by its unique key (keyset continuation, with the default sort);
-when no keyset can continue it (another sort, or no room left in the filter) the part is split by time instead,
-recursively. Records outside the half-open window are dropped and the rest stream into a record writer, so memory
-stays bounded by the pages in flight. It uses the protocol core for windows, filters, paging and keysets and the
+It plans the window's parts by the method's longest window, and reads each part in the way its reference allows:
+
+- a method with a sortable unique key (``get.uploaded_calls`` by ``ext_id``): offset pages sorted by that key,
+  fetched ahead by :meth:`UISHook.paginate`, continued past the 110 000 rows offsets reach by the key itself
+  (keyset continuation); when no keyset can continue a part it is split by time instead, recursively;
+- a method without one (most reports: ``id`` is not sortable): by its time field, every call a whole page
+  (:mod:`uis_provider.protocol.time_pages`), so no record can be skipped or repeated between pages.
+
+Records outside the half-open window are dropped and the rest stream into a record writer, so memory stays
+bounded by the pages in flight. It uses the protocol core for windows, filters, paging and keysets and the
 storage package for formats and atomic output; it holds no Airflow operator state, so a benchmark or a script can
 call it directly with a hook.
 """
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
 from uis_provider.protocol import paging
+from uis_provider.protocol.catalog import catalog
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
 from uis_provider.protocol.keyset import keyset_for
-from uis_provider.protocol.methods import ReportMethod, report_method
+from uis_provider.protocol.methods import ReportMethod, report_method, report_methods
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
 from uis_provider.protocol.progress import ProgressMeter
-from uis_provider.protocol.windows import API_TIME, Window
+from uis_provider.protocol.time_pages import OnePagePerPart, SortedByTime
+from uis_provider.protocol.windows import API_TIME, Window, split_part
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.formats import open_record_writer, validate_output_options
 
@@ -38,9 +44,6 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_WINDOW_DAYS = 90
 DEFAULT_MAX_ATTEMPTS = 3
-#: A part is split so each piece is expected to fill at most this share of what offset paging reaches; the
-#: headroom absorbs uneven traffic over time, so a second split (and its wasted first call) is rare.
-SPLIT_FILL = 0.9
 #: Parameters the engine sets itself; ``extra_params`` may not carry them.
 RESERVED_PARAMS = frozenset(
     {"access_token", "date_from", "date_till", "limit", "offset", "fields", "filter", "sort", "user_id"}
@@ -88,13 +91,7 @@ class ReportQuery:
             )
         checked_filter = validate_filter(filter, method=spec)
         checked_sort = stable_sort(validate_sort(sort, spec), spec)
-        extras = optional_mapping(extra_params, "extra_params")
-        clash = sorted(RESERVED_PARAMS.intersection(extras))
-        if clash:
-            raise UISConfigurationError(
-                f"extra_params may not set {clash}: the operator sets them itself; use the matching operator "
-                "parameter instead (date_from/date_till, fields, filter, sort, user_id, page_size)"
-            )
+        extras = checked_extra_params(extra_params, spec)
         return cls(
             method=spec,
             fields=tuple(checked_fields) if checked_fields is not None else None,
@@ -112,9 +109,23 @@ class ReportQuery:
         return self.fields if self.fields is not None else self.method.columns
 
     @property
-    def drops_time_field(self) -> bool:
-        """True when the user's ``fields`` omit the window's time field: it is requested, then not written."""
-        return self.fields is not None and self.method.time_field not in self.fields
+    def request_fields(self) -> tuple[str, ...]:
+        """The columns asked for: the written ones, plus the time field and the unique field when they lack them
+        (records are placed in the window by the first and ordered by the second; neither is written then)."""
+        extra = [self.method.time_field]
+        if self.method.unique_field is not None:
+            extra.append(self.method.unique_field)
+        return (*self.columns, *(name for name in dict.fromkeys(extra) if name not in self.columns))
+
+    @property
+    def unwritten_fields(self) -> tuple[str, ...]:
+        """The requested columns that are dropped before writing."""
+        return self.request_fields[len(self.columns) :]
+
+    @property
+    def pages_by_time(self) -> bool:
+        """True when the method has no sortable unique key: parts are read by time, a whole page per call."""
+        return self.method.key_field is None
 
     @property
     def window_days(self) -> int:
@@ -136,47 +147,81 @@ class ReportQuery:
         """
         params: dict[str, Any] = dict(self.extra_params)
         params.update(part.api_params())
-        params["fields"] = [*self.columns, self.method.time_field] if self.drops_time_field else list(self.columns)
+        params["fields"] = list(self.request_fields)
         if self.filter is not None:
             params["filter"] = self.filter
-        params["sort"] = [dict(item) for item in self.sort]
+        if self.sort:
+            params["sort"] = [dict(item) for item in self.sort]
         if self.user_id is not None:
             params["user_id"] = self.user_id
         return params
 
+    def time_plan(self, part: Window) -> SortedByTime | OnePagePerPart:
+        """How a part of a method without a sortable unique key is read (see :mod:`~uis_provider.protocol.time_pages`):
+        sorted by its time field when that may be sorted and the user sets no sort, else whole parts."""
+        base = self.request_params(part)
+        for name in ("date_from", "date_till", "sort"):
+            base.pop(name, None)
+        method = self.method
+        if not self.sort and method.can_sort(method.time_field):
+            return SortedByTime(method.name, base, part, method.time_field, method.unique_field, self.page_size)
+        if self.sort:
+            base["sort"] = [dict(item) for item in self.sort]
+        keys = [item["field"] for item in self.sort]
+        return OnePagePerPart(method.name, base, part, keys, method.time_field, method.unique_field, self.page_size)
+
 
 def resolve_method(name: Any) -> ReportMethod:
-    """The spec of a ``get.*`` method given by name or as a :class:`ReportMethod`; anything else is refused."""
+    """The spec of a windowed ``get.*`` method given by name or as a :class:`ReportMethod`; anything else is refused.
+
+    A method the catalog does not document needs a :class:`ReportMethod` of the user's (its time field, columns
+    and whether it has a sortable unique key are not known here).
+    """
     if isinstance(name, ReportMethod):
         return name
+    known = ", ".join(report_methods())
     if not isinstance(name, str) or not name.startswith("get."):
         raise UISConfigurationError(
-            f"method must name a get.* report method of the UIS Data API (e.g. 'get.calls_report'), got {name!r}"
+            f"method must name a get.* report method of the UIS Data API, one of: {known}; got {name!r}"
         )
-    return report_method(name)
+    method = report_method(name)
+    if method is not None:
+        return method
+    if name in catalog():
+        raise UISConfigurationError(
+            f"method={name!r} has no date window, so there is nothing to extract per window; read it with "
+            f"UISHook.get_records({name!r}). Windowed methods: {known}"
+        )
+    raise UISConfigurationError(
+        f"method={name!r} is not a method the provider knows (check the spelling); known report methods: {known}. "
+        "For another documented get.* method pass a uis_provider.protocol.methods.ReportMethod naming its time "
+        "field and columns"
+    )
+
+
+def checked_extra_params(extra_params: Any, method: ReportMethod) -> dict[str, Any]:
+    """``extra_params`` as a dict of the method's own parameters; the engine's and unknown ones are refused."""
+    extras = optional_mapping(extra_params, "extra_params")
+    clash = sorted(RESERVED_PARAMS.intersection(extras))
+    if clash:
+        raise UISConfigurationError(
+            f"extra_params may not set {clash}: the operator sets them itself; use the matching operator "
+            "parameter instead (date_from/date_till, fields, filter, sort, user_id, page_size)"
+        )
+    if method.params is not None:
+        unknown = sorted(set(extras) - method.params)
+        if unknown:
+            allowed = ", ".join(sorted(method.params)) or "none"
+            raise UISConfigurationError(
+                f"extra_params holds {unknown}, not parameters of {method.name} (the API answers "
+                f"unexpected_parameters); its own parameters: {allowed}"
+            )
+    return extras
 
 
 def plan_windows(window: Window, query: ReportQuery) -> list[Window]:
     """The window's consecutive parts of at most ``query.window_days`` days, before any row-count split."""
     return window.split_days(query.window_days)
-
-
-def split_part(part: Window, total_items: int | None, reachable: int) -> list[Window]:
-    """Equal-time pieces of a part too big to page, sized from its row count so each fits with some headroom.
-
-    Unknown ``total_items`` gives halves. A one-second part cannot be split: that is an error the user must
-    resolve with a narrower ``filter``.
-    """
-    if part.seconds < 2:
-        raise UISPagingLimitError(
-            f"the single second {part.api_from} holds {total_items if total_items is not None else 'too many'} "
-            f"rows, more than the {reachable} that offset paging reaches, so its window cannot be split further; "
-            "narrow the query with a filter",
-        )
-    pieces = 2 if total_items is None else max(2, math.ceil(total_items / (reachable * SPLIT_FILL)))
-    pieces = min(pieces, part.seconds)
-    bounds = [part.start.add(seconds=(index * part.seconds) // pieces) for index in range(pieces)] + [part.end]
-    return [Window(bounds[i], bounds[i + 1], part.timezone) for i in range(pieces)]
 
 
 def _total_from(error: UISPagingLimitError) -> int | None:
@@ -214,6 +259,9 @@ def iter_window_records(
 
 
 def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress) -> Iterator[dict]:
+    if query.pages_by_time:
+        yield from _time_paged_records(hook, part, query, progress)
+        return
     params = query.request_params(part)
     keyset = keyset_for(query.method, query.sort, query.filter, params["fields"])
     pages = hook.paginate(query.method.name, params, page_size=query.page_size, keyset=keyset)
@@ -244,6 +292,30 @@ def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: Ext
         yield from _part_records(hook, piece, query, progress)
 
 
+def _time_paged_records(
+    hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress
+) -> Iterator[dict[str, Any]]:
+    """The records of a part of a method without a sortable unique key, read by its time field page by page."""
+    plan = query.time_plan(part)
+    while (params := plan.next_params()) is not None:
+        records = plan.take(hook.call(query.method.name, params))
+        if plan.calls == 1 and plan.first_total is not None:
+            progress.meter.add_query(plan.first_total, paging.page_count(plan.first_total, query.page_size))
+        progress.page(hook, len(records))
+        yield from _kept_records(part, query, progress, iter(records))
+    progress.parts.extend(plan.parts if isinstance(plan, OnePagePerPart) else [part])
+    if isinstance(plan, OnePagePerPart) and plan.splits:
+        log.info(
+            "%s %s .. %s did not fit one page of %d: read in %d parts by time (%d call(s) split a part)",
+            query.method.name,
+            part.api_from,
+            part.api_till,
+            query.page_size,
+            len(plan.parts),
+            plan.splits,
+        )
+
+
 def _records_of(first: Page, rest: Iterator[Page], on_page: Callable[[int], None]) -> Iterator[dict[str, Any]]:
     """The records of ``first``, then of each later page, each dropped from its page as it is handed out.
 
@@ -267,9 +339,9 @@ def _records_of(first: Page, rest: Iterator[Page], on_page: Callable[[int], None
 def _kept_records(
     part: Window, query: ReportQuery, progress: ExtractProgress, records: Iterator[dict[str, Any]]
 ) -> Iterator[dict[str, Any]]:
-    """The records inside ``part`` (the rest counted as dropped), without the time field when it is not written."""
+    """The records inside ``part`` (the rest counted as dropped), without the columns asked only for paging."""
     time_field = query.method.time_field
-    drop_time = query.drops_time_field
+    unwritten = query.unwritten_fields
     inside = _membership(part)
     for record in records:
         stamp = record.get(time_field)
@@ -282,8 +354,8 @@ def _kept_records(
         if not inside(stamp):
             progress.dropped += 1
             continue
-        if drop_time:
-            del record[time_field]
+        for name in unwritten:
+            record.pop(name, None)
         progress.records += 1
         yield record
 

@@ -9,7 +9,7 @@ import pytest
 from uis_provider.exceptions import UISError
 from uis_provider.protocol.filters import filter_depth
 from uis_provider.protocol.keyset import Keyset, keyset_for
-from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS
+from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS, report_method
 
 COLUMNS = list(UPLOADED_CALLS.columns)
 STATUS = {"field": "status", "operator": "=", "value": "processed"}
@@ -18,7 +18,11 @@ STATUS = {"field": "status", "operator": "=", "value": "processed"}
 def test_the_unique_key_alone_is_continued_in_its_direction() -> None:
     assert keyset_for(UPLOADED_CALLS, [{"field": "ext_id", "order": "asc"}], None, COLUMNS) == Keyset("ext_id")
     assert keyset_for(UPLOADED_CALLS, [{"field": "ext_id", "order": "desc"}], None, COLUMNS) == Keyset("ext_id", True)
-    assert keyset_for(CALLS_REPORT, [{"field": "id", "order": "asc"}], None, list(CALLS_REPORT.columns)) == Keyset("id")
+    legs = report_method("get.financial_call_legs_report")
+    assert legs is not None
+    assert keyset_for(legs, [{"field": "leg_id", "order": "asc"}], None, list(legs.columns)) == Keyset("leg_id")
+    # id of the calls report is unique but not sortable: nothing to continue by
+    assert keyset_for(CALLS_REPORT, [{"field": "id", "order": "asc"}], None, list(CALLS_REPORT.columns)) is None
 
 
 @pytest.mark.parametrize(

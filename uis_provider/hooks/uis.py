@@ -25,7 +25,7 @@ from uis_provider.exceptions import (
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.budget import BudgetDeadline
-from uis_provider.protocol.jsonrpc import result_metadata, result_records
+from uis_provider.protocol.jsonrpc import result_records
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -240,7 +240,7 @@ class UISHook(BaseHook):
         """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
         cannot reach every row."""
         first = self.call(method, {**base, "limit": page_size, "offset": 0})
-        total = _total_items(first, method)
+        total = paging.total_items(first, method)
         if capped and not paging.is_pageable(total, page_size):
             del first  # the probe's rows are discarded: the error's traceback must not keep them alive
             raise UISPagingLimitError(
@@ -432,7 +432,7 @@ def validate_prefetch_pages(value: Any) -> int:
 def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
     """The page of a later call; the data moved under the query when its ``total_items`` is not the one expected
     (the first page's, or for a keyset continuation the rows left after the last one paged)."""
-    now_total = _total_items(result, method)
+    now_total = paging.total_items(result, method)
     if now_total != total:
         raise UISDataChangedError(
             f"total_items changed from {total} to {now_total} while paging (expected from the pages before); the "
@@ -449,16 +449,3 @@ def _complete(page: Page, page_size: int, method: str) -> Page:
     """
     paging.check_page_length(len(page.records), page.offset, page.total_items, page_size, method)
     return page
-
-
-def _total_items(result: dict[str, Any], method: str) -> int:
-    total = result_metadata(result).get("total_items")
-    if isinstance(total, bool) or not isinstance(total, (int, str)):
-        raise UISError("the answer has no metadata.total_items to page by", method=method)
-    try:
-        count = int(total)
-    except ValueError:
-        raise UISError(f"metadata.total_items is not a number: {total!r}", method=method) from None
-    if count < 0:
-        raise UISError(f"metadata.total_items is negative: {total!r}", method=method)
-    return count

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 #: The vendor's column types (``iso8601`` is always ``YYYY-MM-DD hh:mm:ss``).
@@ -172,7 +172,7 @@ def _method(raw: Mapping[str, Any]) -> MethodSpec:
 @cache
 def catalog() -> Mapping[str, MethodSpec]:
     """Every documented read method by name, in the reference's order (read once)."""
-    text = resources.files(__package__).joinpath("catalog.json").read_text(encoding="utf-8")
+    text = Path(__file__).with_name("catalog.json").read_text(encoding="utf-8")
     return {raw["name"]: _method(raw) for raw in json.loads(text)["methods"]}
 
 
@@ -184,3 +184,8 @@ def method_spec(name: str) -> MethodSpec | None:
 def windowed_methods() -> tuple[str, ...]:
     """The methods that read a date window (the report methods and ``get.uploaded_calls``)."""
     return tuple(name for name, spec in catalog().items() if spec.window is not None)
+
+
+def column_values(method: str, column: str) -> tuple[str, ...]:
+    """The documented values of one enum column of a method (e.g. the upload statuses)."""
+    return catalog()[method].by_name[column].values

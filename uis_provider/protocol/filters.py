@@ -1,8 +1,12 @@
-"""Validate and combine the API's ``filter``, ``sort`` and ``fields`` parameters before any call is made."""
+"""Validate and combine the API's ``filter``, ``sort`` and ``fields`` parameters before any call is made.
+
+What a method allows comes from its :class:`~uis_provider.protocol.methods.ReportMethod` (the catalog's Filter /
+Sort flags and columns); a refusal names the parameter and lists what is allowed instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError
@@ -30,8 +34,15 @@ OPERATORS = frozenset(
         "is_not_null",
     }
 )
+#: Operators whose value is a list of values.
+LIST_OPERATORS = frozenset({"in", "not_in", "overlap", "not_overlap"})
+#: Operators that compare order: the reference applies them to numbers and date-times only.
+ORDER_OPERATORS = frozenset({"<", ">", "<=", ">="})
+#: Operators whose value is a text pattern.
+PATTERN_OPERATORS = frozenset({"like", "ilike", "not_like", "not_ilike", "regexp"})
 CONDITIONS = frozenset({"and", "or"})
-#: ``get.uploaded_calls`` allows at most two levels of filter groups (a group inside a group).
+#: ``get.uploaded_calls`` allows at most two levels of filter groups (a group inside a group); the general
+#: section's examples nest three.
 MAX_FILTER_DEPTH = 2
 
 
@@ -43,10 +54,17 @@ def filter_depth(node: dict[str, Any]) -> int:
     return 0
 
 
+def _listing(names: Iterable[str]) -> str:
+    return ", ".join(names) or "none"
+
+
 def validate_filter(
-    node: Any, *, method: ReportMethod | None = None, parameter: str = "filter", max_depth: int = MAX_FILTER_DEPTH
+    node: Any, *, method: ReportMethod | None = None, parameter: str = "filter", max_depth: int | None = None
 ) -> dict[str, Any] | None:
-    """Check a filter tree's shape, operators and depth; return it unchanged (``None`` when not set)."""
+    """Check a filter tree's shape, fields, operators, values and depth; return it unchanged (``None`` when not set).
+
+    ``max_depth`` defaults to the method's (two levels of groups for ``get.uploaded_calls``).
+    """
     if node is None or node == {}:
         return None
     if not isinstance(node, dict):
@@ -56,10 +74,12 @@ def validate_filter(
         )
     _check_node(node, parameter, method)
     depth = filter_depth(node)
-    if depth > max_depth:
+    limit = max_depth if max_depth is not None else (method.max_filter_depth if method else MAX_FILTER_DEPTH)
+    if depth > limit:
         raise UISConfigurationError(
-            f"{parameter} nests {depth} levels of filter groups; the API allows at most {max_depth}. "
-            "Flatten the tree (a group of groups of conditions is the deepest allowed)"
+            f"{parameter} nests {depth} levels of filter groups; the API allows at most {limit}"
+            + (f" for {method.name}" if method else "")
+            + ". Flatten the tree"
         )
     return node
 
@@ -94,16 +114,59 @@ def _check_node(node: Any, path: str, method: ReportMethod | None) -> None:
             f"{path} has unknown keys {sorted(extra)}; a condition has 'field', 'operator', 'value'"
         )
     if method is not None:
-        if method.columns and field not in method.columns:
-            raise UISConfigurationError(f"{path}.field={field!r} is not a field of {method.name}")
-        if field in method.not_filterable:
+        _check_filter_field(path, field, method)
+    _check_value(path, field, operator, node, method)
+
+
+def _check_filter_field(path: str, field: str, method: ReportMethod) -> None:
+    allowed = sorted(method.filterable) if method.filterable is not None else None
+    if not method.knows(field):
+        raise UISConfigurationError(
+            f"{path}.field={field!r} is not a column of {method.name}; "
+            + (f"filterable columns: {_listing(allowed)}" if allowed is not None else "see its reference page")
+        )
+    if not method.can_filter(field):
+        why = (
+            f"the window (date_from/date_till) already selects on {field}"
+            if field == method.time_field
+            else "the API answers filter_prohibited"
+        )
+        raise UISConfigurationError(
+            f"{path}.field={field!r} cannot be filtered on in {method.name} ({why}); "
+            f"filterable columns: {_listing(allowed or ())}"
+        )
+
+
+def _check_value(path: str, field: str, operator: str, node: dict[str, Any], method: ReportMethod | None) -> None:
+    """Refuse a value the operator cannot take, so a malformed condition costs no call."""
+    value = node.get("value")
+    if operator in LIST_OPERATORS:
+        if not isinstance(value, list) or not value:
             raise UISConfigurationError(
-                f"{path}.field={field!r} cannot be filtered on in {method.name}; "
-                + (
-                    f"the window (date_from/date_till) already selects on {field}"
-                    if field == method.time_field
-                    else "filter on another field"
-                )
+                f"{path}: operator {operator!r} takes a non-empty list of values, got {value!r}; "
+                f"e.g. {{'field': {field!r}, 'operator': {operator!r}, 'value': [{value!r}]}}"
+            )
+        return
+    if operator in ("is_null", "is_not_null"):
+        if value is not None:
+            raise UISConfigurationError(
+                f"{path}: operator {operator!r} takes no value, got {value!r}; leave 'value' out (or use '=' "
+                "to compare with a value)"
+            )
+        return
+    if isinstance(value, (list, dict)):
+        hint = " (use 'in' for a list of values)" if isinstance(value, list) else ""
+        raise UISConfigurationError(f"{path}: operator {operator!r} takes one value, got {value!r}{hint}")
+    if operator in PATTERN_OPERATORS and not isinstance(value, str):
+        raise UISConfigurationError(f"{path}: operator {operator!r} takes a text pattern, got {value!r}")
+    if operator in ORDER_OPERATORS:
+        if value is None:
+            raise UISConfigurationError(f"{path}: operator {operator!r} needs a value to compare with")
+        kind = method.column_type(field) if method is not None else None
+        if method is not None and kind is not None and kind not in ("number", "iso8601"):
+            raise UISConfigurationError(
+                f"{path}: operator {operator!r} compares numbers and date-times, and {field!r} of {method.name} "
+                f"is {kind}; use '=', '!=', 'in' or a pattern operator"
             )
 
 
@@ -119,7 +182,7 @@ def combine_filters(user: dict[str, Any] | None, extra: dict[str, Any] | None) -
 
 
 def validate_fields(fields: Any, method: ReportMethod, *, parameter: str = "fields") -> list[str] | None:
-    """Check ``fields`` is a list of known column names of ``method`` (``None`` = the method's defaults)."""
+    """Check ``fields`` is a list of columns of ``method`` (``None`` = the method's default columns)."""
     if fields is None:
         return None
     if isinstance(fields, str) or not isinstance(fields, Sequence):
@@ -130,9 +193,10 @@ def validate_fields(fields: Any, method: ReportMethod, *, parameter: str = "fiel
     for name in names:
         if not isinstance(name, str):
             raise UISConfigurationError(f"{parameter} holds {name!r}, not a column name")
-        if method.columns and name not in method.columns:
+        if not method.knows(name):
             raise UISConfigurationError(
-                f"{parameter} holds {name!r}, not a field of {method.name}; known fields: {', '.join(method.columns)}"
+                f"{parameter} holds {name!r}, not a column of {method.name}; its columns: "
+                f"{_listing(method.known_columns)}"
             )
     if len(set(names)) != len(names):
         raise UISConfigurationError(f"{parameter} lists a column twice: {names}")
@@ -140,31 +204,40 @@ def validate_fields(fields: Any, method: ReportMethod, *, parameter: str = "fiel
 
 
 def validate_sort(sort: Any, method: ReportMethod, *, parameter: str = "sort") -> list[dict[str, str]]:
-    """Check ``sort`` is ``[{field, order}]`` on sortable fields; returns it with ``order`` filled in."""
+    """Check ``sort`` is ``[{field, order}]`` on sortable columns; returns it with ``order`` filled in."""
     if sort is None:
         return []
     if isinstance(sort, dict):
         sort = [sort]
     if not isinstance(sort, list):
         raise UISConfigurationError(f"{parameter} must be a list of {{'field', 'order'}} dicts")
+    allowed = sorted(method.sortable) if method.sortable is not None else None
     checked: list[dict[str, str]] = []
     for index, item in enumerate(sort):
-        if not isinstance(item, dict) or not isinstance(item.get("field"), str):
-            raise UISConfigurationError(f"{parameter}[{index}] must be a dict with a 'field', got {item!r}")
+        if not isinstance(item, dict) or not isinstance(item.get("field"), str) or set(item) - {"field", "order"}:
+            raise UISConfigurationError(f"{parameter}[{index}] must be a dict {{'field', 'order'}}, got {item!r}")
         order = item.get("order", "asc")
         if order not in ("asc", "desc"):
             raise UISConfigurationError(f"{parameter}[{index}].order={order!r} must be 'asc' or 'desc'")
         field = item["field"]
-        if method.columns and field not in method.columns:
-            raise UISConfigurationError(f"{parameter}[{index}].field={field!r} is not a field of {method.name}")
-        if field in method.not_sortable:
-            raise UISConfigurationError(f"{parameter}[{index}].field={field!r} cannot be sorted on in {method.name}")
+        if not method.knows(field) or not method.can_sort(field):
+            what = "is not a column of" if not method.knows(field) else "cannot be sorted on in"
+            raise UISConfigurationError(
+                f"{parameter}[{index}].field={field!r} {what} {method.name}; sortable columns: "
+                + (_listing(allowed) if allowed is not None else "see its reference page")
+            )
+        if any(earlier["field"] == field for earlier in checked):
+            raise UISConfigurationError(f"{parameter} sorts by {field!r} twice")
         checked.append({"field": field, "order": order})
     return checked
 
 
 def stable_sort(sort: list[dict[str, str]], method: ReportMethod) -> list[dict[str, str]]:
-    """The user's sort with the method's unique key appended, so offset pages neither skip nor repeat a record."""
-    if any(item["field"] == method.key_field for item in sort):
+    """The user's sort with the method's sortable unique key appended, so offset pages neither skip nor repeat.
+
+    A method without such a key is returned unchanged: the engine pages it by its time field instead.
+    """
+    key = method.key_field
+    if key is None or any(item["field"] == key for item in sort):
         return sort
-    return [*sort, {"field": method.key_field, "order": "asc"}]
+    return [*sort, {"field": key, "order": "asc"}]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uis_provider.exceptions import UISError
-from uis_provider.protocol.filters import MAX_FILTER_DEPTH, combine_filters, filter_depth
+from uis_provider.protocol.filters import combine_filters, filter_depth
 from uis_provider.protocol.methods import ReportMethod
 
 
@@ -21,7 +21,7 @@ from uis_provider.protocol.methods import ReportMethod
 class Keyset:
     """The unique field a query is sorted by, and its direction: what continues the query after a given row.
 
-    :param field: the unique key the query is sorted by alone, e.g. ``ext_id`` (uploaded calls) or ``id`` (reports).
+    :param field: the unique key the query is sorted by alone, e.g. ``ext_id`` (uploaded calls) or ``leg_id`` (financial legs).
     :param descending: True when that sort is descending (then the next rows are ``< last``).
     """
 
@@ -56,12 +56,12 @@ def keyset_for(
     It needs the sort to be the method's unique key alone, the key filterable and among the returned ``fields``,
     and room in the filter for one more condition within the API's nesting limit.
     """
-    if len(sort) != 1 or sort[0].get("field") != method.key_field:
-        return None
     key = method.key_field
-    if key in method.not_filterable or key not in fields:
+    if key is None or len(sort) != 1 or sort[0].get("field") != key:
+        return None
+    if not method.can_filter(key) or key not in fields:
         return None
     keyset = Keyset(key, descending=sort[0].get("order") == "desc")
-    if filter_depth(keyset.after(user_filter, "")) > MAX_FILTER_DEPTH:
+    if filter_depth(keyset.after(user_filter, "")) > method.max_filter_depth:
         return None
     return keyset

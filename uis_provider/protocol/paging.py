@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError, UISError
+from uis_provider.protocol.jsonrpc import result_metadata
 
 MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
@@ -58,3 +60,17 @@ def check_page_length(count: int, offset: int, total_items: int, page_size: int,
 def page_count(total_items: int, page_size: int) -> int:
     """The fewest calls that return ``total_items`` rows (an empty query still takes one call)."""
     return max(1, math.ceil(total_items / page_size))
+
+
+def total_items(result: dict[str, Any], method: str) -> int:
+    """The answer's ``metadata.total_items`` as an int; an answer without a usable one is broken."""
+    total = result_metadata(result).get("total_items")
+    if isinstance(total, bool) or not isinstance(total, (int, str)):
+        raise UISError("the answer has no metadata.total_items to page by", method=method)
+    try:
+        count = int(total)
+    except ValueError:
+        raise UISError(f"metadata.total_items is not a number: {total!r}", method=method) from None
+    if count < 0:
+        raise UISError(f"metadata.total_items is negative: {total!r}", method=method)
+    return count

@@ -27,6 +27,7 @@ from uis_provider.protocol.budget import (
 )
 from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
 from uis_provider.protocol.limits import RateLimits, method_weight
+from uis_provider.protocol.methods import takes_user_id
 from uis_provider.protocol.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -162,9 +163,9 @@ class UISSession:
             return True
         return self._token_expires_at is not None and self.clock() >= self._token_expires_at - SESSION_REFRESH_LEAD
 
-    def _params_with_auth(self, params: dict[str, Any] | None, token: str | None) -> dict[str, Any]:
+    def _params_with_auth(self, method: str, params: dict[str, Any] | None, token: str | None) -> dict[str, Any]:
         merged: dict[str, Any] = {"access_token": token}
-        if self.settings.user_id is not None:
+        if self.settings.user_id is not None and takes_user_id(method):
             merged["user_id"] = self.settings.user_id
         merged.update(params or {})
         return merged
@@ -375,7 +376,7 @@ class UISSession:
             token = self._token
             failure: UISError
             try:
-                body = build_request(method, self._params_with_auth(params, token), request_id)
+                body = build_request(method, self._params_with_auth(method, params, token), request_id)
                 reply = yield Send(method, body, self.settings.timeout)
                 self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
                 try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
 from uis_provider.protocol import paging
+from uis_provider.protocol.catalog import column_values
 from uis_provider.protocol.filters import MAX_FILTER_DEPTH, combine_filters, filter_depth, validate_filter
 from uis_provider.protocol.jsonrpc import result_metadata, result_records
 from uis_provider.protocol.methods import UPLOADED_CALLS
@@ -27,8 +28,8 @@ from uis_provider.protocol.session import Effect, Reply, UISSession
 from uis_provider.protocol.windows import Window
 
 METHOD = UPLOADED_CALLS.name
-#: Statuses an upload can have (the newest docs add ``not_processed``).
-STATUSES = ("new", "in_process", "cancelled", "processed", "error", "not_processed")
+#: Statuses an upload can have, from the catalog (the English page adds ``not_processed``).
+STATUSES = column_values("get.uploaded_calls", "status")
 DEFAULT_PENDING_STATUSES = ("new", "in_process")
 #: Statuses that end processing and so can never be waited for.
 FINAL_STATUSES = frozenset({"processed", "error"})

@@ -15,10 +15,14 @@ from typing import Any
 
 import pendulum
 
-from uis_provider.exceptions import UISConfigurationError, UISTransportError
+from uis_provider.exceptions import UISConfigurationError, UISPagingLimitError, UISTransportError
 from uis_provider.protocol.dates import API_FORMAT, API_TIME, parse_when
 
-__all__ = ["API_FORMAT", "API_TIME", "Window", "parse_when", "to_api"]
+__all__ = ["API_FORMAT", "API_TIME", "Window", "parse_when", "split_part", "to_api"]
+
+#: A part is split so each piece is expected to fill at most this share of what one query reaches; the headroom
+#: absorbs uneven traffic over time, so a second split (and its wasted first call) is rare.
+SPLIT_FILL = 0.9
 
 ZERO_WINDOW_HINT = (
     "Airflow 3 cron strings (schedule='@daily') make CronTriggerTimetable runs whose data interval has zero "
@@ -207,3 +211,21 @@ def check_order_if_comparable(
     """Check the order before the time zone is known, when both ends are naive or both aware."""
     if (date_from.tzinfo is None) == (date_till.tzinfo is None):
         check_order(date_from, date_till, empty_hint=empty_hint)
+
+
+def split_part(part: Window, total_items: int | None, reachable: int) -> list[Window]:
+    """Equal-time pieces of a part too big for one query, sized from its row count so each fits with headroom.
+
+    Unknown ``total_items`` gives halves. A one-second part cannot be split: that is an error the user must
+    resolve with a narrower ``filter``.
+    """
+    if part.seconds < 2:
+        raise UISPagingLimitError(
+            f"the single second {part.api_from} holds {total_items if total_items is not None else 'too many'} "
+            f"rows, more than the {reachable} one query can read, so its window cannot be split further; "
+            "narrow the query with a filter",
+        )
+    pieces = 2 if total_items is None else max(2, math.ceil(total_items / (reachable * SPLIT_FILL)))
+    pieces = min(pieces, part.seconds)
+    bounds = [part.start.add(seconds=(index * part.seconds) // pieces) for index in range(pieces)] + [part.end]
+    return [Window(bounds[i], bounds[i + 1], part.timezone) for i in range(pieces)]
