@@ -146,28 +146,31 @@ def _check_value(path: str, field: str, operator: str, node: dict[str, Any], met
                 f"{path}: operator {operator!r} takes a non-empty list of values, got {value!r}; "
                 f"e.g. {{'field': {field!r}, 'operator': {operator!r}, 'value': [{value!r}]}}"
             )
-        return
-    if operator in ("is_null", "is_not_null"):
+    elif operator in ("is_null", "is_not_null"):
         if value is not None:
             raise UISConfigurationError(
                 f"{path}: operator {operator!r} takes no value, got {value!r}; leave 'value' out (or use '=' "
                 "to compare with a value)"
             )
-        return
-    if isinstance(value, (list, dict)):
+    elif isinstance(value, (list, dict)):
         hint = " (use 'in' for a list of values)" if isinstance(value, list) else ""
         raise UISConfigurationError(f"{path}: operator {operator!r} takes one value, got {value!r}{hint}")
-    if operator in PATTERN_OPERATORS and not isinstance(value, str):
+    elif operator in PATTERN_OPERATORS and not isinstance(value, str):
         raise UISConfigurationError(f"{path}: operator {operator!r} takes a text pattern, got {value!r}")
-    if operator in ORDER_OPERATORS:
-        if value is None:
-            raise UISConfigurationError(f"{path}: operator {operator!r} needs a value to compare with")
-        kind = method.column_type(field) if method is not None else None
-        if method is not None and kind is not None and kind not in ("number", "iso8601"):
-            raise UISConfigurationError(
-                f"{path}: operator {operator!r} compares numbers and date-times, and {field!r} of {method.name} "
-                f"is {kind}; use '=', '!=', 'in' or a pattern operator"
-            )
+    elif operator in ORDER_OPERATORS:
+        _check_order_value(path, field, operator, value, method)
+
+
+def _check_order_value(path: str, field: str, operator: str, value: Any, method: ReportMethod | None) -> None:
+    """``<``, ``>``, ``<=``, ``>=`` need a value, and the reference applies them to numbers and date-times only."""
+    if value is None:
+        raise UISConfigurationError(f"{path}: operator {operator!r} needs a value to compare with")
+    kind = method.column_type(field) if method is not None else None
+    if method is not None and kind is not None and kind not in ("number", "iso8601"):
+        raise UISConfigurationError(
+            f"{path}: operator {operator!r} compares numbers and date-times, and {field!r} of {method.name} "
+            f"is {kind}; use '=', '!=', 'in' or a pattern operator"
+        )
 
 
 def combine_filters(user: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -211,25 +214,28 @@ def validate_sort(sort: Any, method: ReportMethod, *, parameter: str = "sort") -
         sort = [sort]
     if not isinstance(sort, list):
         raise UISConfigurationError(f"{parameter} must be a list of {{'field', 'order'}} dicts")
-    allowed = sorted(method.sortable) if method.sortable is not None else None
     checked: list[dict[str, str]] = []
     for index, item in enumerate(sort):
-        if not isinstance(item, dict) or not isinstance(item.get("field"), str) or set(item) - {"field", "order"}:
-            raise UISConfigurationError(f"{parameter}[{index}] must be a dict {{'field', 'order'}}, got {item!r}")
-        order = item.get("order", "asc")
-        if order not in ("asc", "desc"):
-            raise UISConfigurationError(f"{parameter}[{index}].order={order!r} must be 'asc' or 'desc'")
-        field = item["field"]
-        if not method.knows(field) or not method.can_sort(field):
-            what = "is not a column of" if not method.knows(field) else "cannot be sorted on in"
-            raise UISConfigurationError(
-                f"{parameter}[{index}].field={field!r} {what} {method.name}; sortable columns: "
-                + (_listing(allowed) if allowed is not None else "see its reference page")
-            )
-        if any(earlier["field"] == field for earlier in checked):
-            raise UISConfigurationError(f"{parameter} sorts by {field!r} twice")
-        checked.append({"field": field, "order": order})
+        entry = _sort_entry(item, f"{parameter}[{index}]", method)
+        if any(earlier["field"] == entry["field"] for earlier in checked):
+            raise UISConfigurationError(f"{parameter} sorts by {entry['field']!r} twice")
+        checked.append(entry)
     return checked
+
+
+def _sort_entry(item: Any, path: str, method: ReportMethod) -> dict[str, str]:
+    """One ``{field, order}`` of a sort, on a column the method lets you sort on."""
+    if not isinstance(item, dict) or not isinstance(item.get("field"), str) or set(item) - {"field", "order"}:
+        raise UISConfigurationError(f"{path} must be a dict {{'field', 'order'}}, got {item!r}")
+    order = item.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise UISConfigurationError(f"{path}.order={order!r} must be 'asc' or 'desc'")
+    field = item["field"]
+    if not method.knows(field) or not method.can_sort(field):
+        what = "is not a column of" if not method.knows(field) else "cannot be sorted on in"
+        allowed = _listing(sorted(method.sortable)) if method.sortable is not None else "see its reference page"
+        raise UISConfigurationError(f"{path}.field={field!r} {what} {method.name}; sortable columns: {allowed}")
+    return {"field": field, "order": order}
 
 
 def stable_sort(sort: list[dict[str, str]], method: ReportMethod) -> list[dict[str, str]]:
