@@ -20,7 +20,27 @@ REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
 #: The emulator's internals: users drive it through ``UISEmulator``, its ``faults`` and its ``clock``.
 EMULATOR_INTERNALS = {
     f"uis_provider.testing.{name}"
-    for name in ("data", "errors", "methods", "query", "reports", "service", "state", "store", "timefmt", "validation")
+    for name in (
+        "attribution",
+        "calls",
+        "chats",
+        "communications",
+        "daily",
+        "data",
+        "directory",
+        "errors",
+        "memo",
+        "methods",
+        "query",
+        "reports",
+        "service",
+        "site_events",
+        "state",
+        "store",
+        "tables",
+        "timefmt",
+        "validation",
+    )
 }
 MODULES = sorted(
     module.name

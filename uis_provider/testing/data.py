@@ -18,7 +18,6 @@ from typing import Any
 from uis_provider.testing.timefmt import DAY, format_local
 
 UPLOAD_SESSION_BASE = 2_400_000_000
-NATIVE_SESSION_BASE = 3_100_000_000
 EXT_ID_PREFIX = "ext-"
 
 EMPLOYEES: tuple[tuple[int, str], ...] = (
@@ -74,13 +73,6 @@ ERROR_CODES: tuple[str, ...] = (
     "internal_error",
 )
 CALLBACK_EVENTS: tuple[str, ...] = ("processed", "in_process", "error")
-NATIVE_SOURCES: tuple[str, ...] = ("calltracking", "calltracking", "sitephone", "va", "callapi", "other")
-FINISH_REASONS: tuple[str, ...] = (
-    "subscriber_disconnects",
-    "employee_disconnects",
-    "no_available_employees",
-    "timeout",
-)
 RECORDS_HOST = "https://records.pbx-storage.example.ru"
 
 
@@ -232,7 +224,10 @@ class CallHistory:
     @staticmethod
     def _timeline(entropy: Entropy, upload: int) -> tuple[str, str, bool, int, int, int, int]:
         roll = entropy.below(1000)
-        status = "processed" if roll < 900 else "error" if roll < 970 else "cancelled"
+        # 90 % processed, 7 % error, 2 % cancelled, 1 % not_processed (the English page's "processing not completed")
+        status = (
+            "processed" if roll < 900 else "error" if roll < 970 else "cancelled" if roll < 990 else "not_processed"
+        )
         direction = "in" if entropy.below(10) < 7 else "out"
         is_lost = entropy.chance(120)
         if is_lost:
@@ -326,74 +321,3 @@ class CallHistory:
             "tags": tags,
             "records": records,
         }
-
-    def native_call(self, number: int, start: int) -> dict[str, Any]:
-        """A call of the account's own telephony (not uploaded), for ``get.calls_report``."""
-        entropy = Entropy(self.key, "native", number)
-        call_id = NATIVE_SESSION_BASE + 4 * number + entropy.below(4)
-        direction = "in" if entropy.below(10) < 8 else "out"
-        is_lost = entropy.chance(150)
-        wait = 5 + entropy.below(90) if is_lost else entropy.below(40)
-        talk = 0 if is_lost else 5 + entropy.below(1000) ** 2 // 700
-        campaign = entropy.pick(CAMPAIGNS) if entropy.chance(600) else None
-        tags = [{"tag_id": tag[0], "tag_name": tag[1]} for tag in [entropy.pick(TAGS)] if entropy.chance(300)]
-        return {
-            "id": call_id,
-            "start_time": format_local(start),
-            "finish_time": format_local(start + wait + talk),
-            "finish_reason": "no_available_employees" if is_lost else entropy.pick(FINISH_REASONS[:2]),
-            "direction": direction,
-            "source": entropy.pick(NATIVE_SOURCES),
-            "is_lost": is_lost,
-            "communication_id": call_id,
-            "contact_phone_number": f"79{entropy.below(10**9):09d}",
-            "virtual_phone_number": entropy.pick(self.virtual_numbers),
-            "wait_duration": wait,
-            "total_wait_duration": wait + (entropy.below(10) if entropy.chance(200) else 0),
-            "talk_duration": talk,
-            "clean_talk_duration": max(0, talk - entropy.below(4)),
-            "total_duration": wait + talk,
-            "is_transfer": entropy.chance(50),
-            "call_records": [] if is_lost else [f"{entropy.below(1 << 128):032x}"],
-            "tags": tags,
-            "campaign_id": campaign[0] if campaign else None,
-            "campaign_name": campaign[1] if campaign else None,
-            "site_id": entropy.pick(SITES) if entropy.chance(600) else None,
-            "visitor_session_id": 9_000_000_000 + entropy.below(10**9) if entropy.chance(450) else None,
-        }
-
-
-_CAMPAIGN_NAMES = dict(CAMPAIGNS)
-
-
-def report_row_from_upload(record: dict[str, Any], start: int, finish: int) -> dict[str, Any]:
-    """The ``get.calls_report`` row a processed uploaded call becomes (``source`` = ``upload_calls``)."""
-    incoming = record["direction"] != "out"
-    wait = record["wait_duration"] or 0
-    talk = record["talk_duration"] or 0
-    call_id = record["call_session_id"]
-    records = record["records"]
-    return {
-        "id": call_id,
-        "start_time": format_local(start),
-        "finish_time": format_local(finish),
-        "finish_reason": "no_available_employees" if record["is_lost"] else "subscriber_disconnects",
-        "direction": record["direction"],
-        "source": "upload_calls",
-        "is_lost": record["is_lost"],
-        "communication_id": call_id,
-        "contact_phone_number": record["calling_phone_number" if incoming else "called_phone_number"],
-        "virtual_phone_number": record["called_phone_number" if incoming else "calling_phone_number"],
-        "wait_duration": wait,
-        "total_wait_duration": wait,
-        "talk_duration": talk,
-        "clean_talk_duration": talk,
-        "total_duration": max(finish - start, wait + talk),
-        "is_transfer": bool(record["is_transfer"]),
-        "call_records": [f"{call_id:032x}"] if records or record["record_type"] else [],
-        "tags": [dict(tag) for tag in record["tags"] or []],
-        "campaign_id": record["campaign_id"],
-        "campaign_name": _CAMPAIGN_NAMES.get(record["campaign_id"]) if record["campaign_id"] else None,
-        "site_id": record["site_id"],
-        "visitor_session_id": record["visitor_session_id"],
-    }

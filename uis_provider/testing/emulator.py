@@ -24,14 +24,16 @@ from types import FrameType, TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from uis_provider.protocol.catalog import method_spec
 from uis_provider.testing.clock import EmulatorClock
 from uis_provider.testing.data import CallHistory
 from uis_provider.testing.errors import APIError
 from uis_provider.testing.faults import Faults
-from uis_provider.testing.reports import CallsReport
+from uis_provider.testing.methods import LISTS, SOURCES, account_row
 from uis_provider.testing.service import UISService, new_entry
 from uis_provider.testing.state import Accounts, Budget
 from uis_provider.testing.store import UploadedCalls
+from uis_provider.testing.tables import build_tables
 from uis_provider.testing.timefmt import coerce_local
 
 API_PATH = "/v2.0"
@@ -115,7 +117,11 @@ class UISEmulator:
     :param port: the TCP port; 0 (the default) picks a free one.
     :param new_seconds: seconds an uploaded call stays ``new`` on the emulator's clock.
     :param process_seconds: seconds after upload until it is ``processed`` (or ``error``).
-    :param report_calls: native calls in ``get.calls_report`` besides uploads; default half of ``calls``.
+    :param report_calls: calls of the account's own telephony in ``get.calls_report`` (with their legs) besides
+        the processed uploads; default half of ``calls``.
+    :param chats_per_day: chats a day of the history (each with its messages).
+    :param goals_per_day: goals reached a day of the history.
+    :param offline_messages_per_day: offline messages (form requests) a day of the history.
     :param token_log: append every issued session token to this file (for leak checks).
     """
 
@@ -140,6 +146,9 @@ class UISEmulator:
         process_seconds: float = 5.0,
         report_calls: int | None = None,
         token_log: str | None = None,
+        chats_per_day: int = 6,
+        goals_per_day: int = 10,
+        offline_messages_per_day: int = 3,
     ) -> None:
         self.timezone = ZoneInfo(timezone)
         self.clock = EmulatorClock()
@@ -160,8 +169,14 @@ class UISEmulator:
                 app_id=40_000 + seed % 10_000,
             ),
             budget=Budget(self.clock, minute_limit=minute_limit, day_limit=day_limit, minute_window=minute_window),
-            uploads=self._uploads,
-            report=CallsReport(self._uploads, native_calls=calls // 2 if report_calls is None else report_calls),
+            tables=build_tables(
+                self._uploads,
+                native_calls=calls // 2 if report_calls is None else report_calls,
+                chats_per_day=chats_per_day,
+                goals_per_day=goals_per_day,
+                offline_messages_per_day=offline_messages_per_day,
+                timezone=self.timezone,
+            ),
             seed=seed,
             till_inclusive=till_inclusive,
             account_name="Демо-аккаунт UIS (эмулятор)",
@@ -257,16 +272,41 @@ class UISEmulator:
         with self._service.lock:
             self._uploads.history.warm()
 
+    def rows(
+        self,
+        method: str,
+        date_from: str | date | datetime | None = None,
+        date_till: str | date | datetime | None = None,
+        *,
+        include_ongoing_calls: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Ground truth of any documented read method: every documented column of each row, in the order the API
+        answers without a ``sort``; for a method with a date window, the rows its window field puts in
+        ``[from, till)`` (each bound optional)."""
+        spec = method_spec(method)
+        if spec is None:
+            raise ValueError(f"{method!r} is not a documented read method")
+        low = coerce_local(date_from, self.timezone) if date_from is not None else -(1 << 40)
+        high = coerce_local(date_till, self.timezone) if date_till is not None else 1 << 40
+        service = self._service
+        with service.lock:
+            now = self.clock.time()
+            if method == "get.account":
+                found = [account_row(service)]
+            elif method in LISTS:
+                found = list(LISTS[method])
+            else:
+                source = SOURCES[method]
+                found = [
+                    source.row(service, ref, now) for ref in source.refs(service, low, high, now, include_ongoing_calls)
+                ]
+            return [{name: copy.deepcopy(row[name]) for name in spec.column_names} for row in found]
+
     def report_rows(
         self, date_from: str | date | datetime | None = None, date_till: str | date | datetime | None = None
     ) -> list[dict[str, Any]]:
         """Ground truth of ``get.calls_report``: rows whose start_time lies in ``[from, till)``."""
-        low = coerce_local(date_from, self.timezone) if date_from is not None else -(1 << 30)
-        high = coerce_local(date_till, self.timezone) if date_till is not None else 1 << 31
-        with self._service.lock:
-            now = self.clock.time()
-            report = self._service.report
-            return [report.materialize(ref, now) for ref in report.window(low, high, now)]
+        return self.rows("get.calls_report", date_from, date_till)
 
     def pending_uploads(self) -> list[str]:
         """ext_ids of uploaded calls still ``new`` or ``in_process``."""

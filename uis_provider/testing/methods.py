@@ -7,22 +7,24 @@ points only between the two, so an invalid call or one over budget never changes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from uis_provider.protocol.catalog import catalog
+from uis_provider.testing.directory import CUSTOMER_USERS, REPORTS
 from uis_provider.testing.errors import APIError
 from uis_provider.testing.query import (
     FieldSpec,
     Predicate,
     Record,
+    columns_of,
     compile_filter,
     parse_fields,
     parse_paging,
     parse_sort,
     select,
     shuffled,
-    specs,
 )
 from uis_provider.testing.timefmt import DAY, epoch_to_local, parse_api_datetime
 from uis_provider.testing.validation import validate_upload
@@ -33,70 +35,10 @@ if TYPE_CHECKING:
 Run = Callable[[], dict[str, Any]]
 Prepare = Callable[["UISService", dict[str, Any], Any], Run]
 
-REPORT_MAX_DAYS = 90
-
-UPLOADED_CALL_COLUMNS = specs(
-    FieldSpec("ext_id", "str"),
-    FieldSpec("ext_request_id", "str"),
-    FieldSpec("upload_time", "datetime", filterable=False, sortable=False),
-    FieldSpec("direction", "str"),
-    FieldSpec("calling_phone_number", "str"),
-    FieldSpec("called_phone_number", "str"),
-    FieldSpec("start_time", "datetime"),
-    FieldSpec("finish_time", "datetime"),
-    FieldSpec("is_lost", "bool"),
-    FieldSpec("is_transfer", "bool"),
-    FieldSpec("wait_duration", "int"),
-    FieldSpec("talk_duration", "int"),
-    FieldSpec("visitor_session_id", "int"),
-    FieldSpec("campaign_id", "int"),
-    FieldSpec("source_id", "int"),
-    FieldSpec("site_id", "int"),
-    FieldSpec("comment", "str"),
-    FieldSpec("record_type", "str"),
-    FieldSpec("status", "str"),
-    FieldSpec("error_code", "str"),
-    FieldSpec("call_session_id", "int"),
-    FieldSpec("callback", "object", filterable=False, sortable=False),
-    FieldSpec("tags", "array", filterable=False, sortable=False),
-    FieldSpec("records", "array", filterable=False, sortable=False),
-)
-CALLS_REPORT_COLUMNS = specs(
-    FieldSpec("id", "int"),
-    FieldSpec("start_time", "datetime"),
-    FieldSpec("finish_time", "datetime"),
-    FieldSpec("finish_reason", "str"),
-    FieldSpec("direction", "str"),
-    FieldSpec("source", "str"),
-    FieldSpec("is_lost", "bool"),
-    FieldSpec("communication_id", "int"),
-    FieldSpec("contact_phone_number", "str"),
-    FieldSpec("virtual_phone_number", "str"),
-    FieldSpec("wait_duration", "int"),
-    FieldSpec("total_wait_duration", "int"),
-    FieldSpec("talk_duration", "int"),
-    FieldSpec("clean_talk_duration", "int"),
-    FieldSpec("total_duration", "int"),
-    FieldSpec("is_transfer", "bool"),
-    FieldSpec("call_records", "array", filterable=False, sortable=False),
-    FieldSpec("tags", "array", filterable=False, sortable=False),
-    FieldSpec("campaign_id", "int"),
-    FieldSpec("campaign_name", "str"),
-    FieldSpec("site_id", "int"),
-    FieldSpec("visitor_session_id", "int"),
-)
-CUSTOMER_USER_COLUMNS = specs(
-    FieldSpec("id", "int"),
-    FieldSpec("login", "str"),
-    FieldSpec("full_name", "str"),
-    FieldSpec("app_id", "int"),
-)
-CUSTOMER_USERS: tuple[dict[str, Any], ...] = (
-    {"id": 700101, "login": "moscow-office", "full_name": "Компания «Ромашка», Москва", "app_id": 40101},
-    {"id": 700102, "login": "spb-office", "full_name": "Компания «Ромашка», Санкт-Петербург", "app_id": 40102},
-    {"id": 700103, "login": "online-shop", "full_name": "Интернет-магазин «Василёк»", "app_id": 40103},
-)
-_LIST_PARAMS = frozenset({"access_token", "user_id", "limit", "offset", "filter", "sort", "fields"})
+#: The number parameters every method takes, checked on their own (a method's others are checked by ``_windowed``).
+_PAGING = frozenset({"user_id", "limit", "offset"})
+#: Every read method's columns as the catalog documents them.
+COLUMNS: dict[str, dict[str, FieldSpec]] = {name: columns_of(spec) for name, spec in catalog().items()}
 
 
 @dataclass(frozen=True)
@@ -111,7 +53,7 @@ class Method:
     metered: bool = True
 
 
-def _window(svc: UISService, params: dict[str, Any], max_days: int | None = None) -> tuple[int, int]:
+def _window(svc: UISService, params: dict[str, Any], max_days: int | None) -> tuple[int, int]:
     moments = []
     for name in ("date_from", "date_till"):
         if name not in params:
@@ -128,6 +70,11 @@ def _window(svc: UISService, params: dict[str, Any], max_days: int | None = None
     return low, till + 1 if svc.till_inclusive else till
 
 
+def _max_days(name: str) -> int | None:
+    window = catalog()[name].window
+    return window.max_days if window else None
+
+
 @dataclass(frozen=True)
 class _ListQuery:
     columns: dict[str, FieldSpec]
@@ -139,9 +86,10 @@ class _ListQuery:
     signature: str
 
 
-def _list_query(params: dict[str, Any], columns: dict[str, FieldSpec]) -> _ListQuery:
+def _list_query(params: dict[str, Any], method: str) -> _ListQuery:
+    columns = COLUMNS[method]
     limit, offset = parse_paging(params)
-    fields = parse_fields(params.get("fields"), columns)
+    fields = parse_fields(params.get("fields"), columns, catalog()[method].default_columns)
     predicate = compile_filter(params.get("filter"), columns)
     sort = parse_sort(params.get("sort"), columns)
     signature = json.dumps([params.get("filter"), sort], sort_keys=True, ensure_ascii=False)
@@ -170,58 +118,113 @@ def _answer(
     return {"data": rows, "metadata": {"total_items": len(selected)}}
 
 
-def _uploaded_calls(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
-    low, high = _window(svc, params)
-    report_id = params.get("report_id")
-    if report_id is not None and (isinstance(report_id, bool) or not isinstance(report_id, int)):
-        raise APIError("data_type_error", field="report_id", value=report_id)
-    query = _list_query(params, UPLOADED_CALL_COLUMNS)
+def _boolean(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name, False)
+    if not isinstance(value, bool):
+        raise APIError("data_type_error", field=name, value=value)
+    return value
+
+
+def _whole_number(params: dict[str, Any], name: str) -> None:
+    value = params.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise APIError("data_type_error", field=name, value=value)
+
+
+def _windowed(name: str) -> Prepare:
+    """A report over a date window, answered from its :data:`SOURCES` entry (with ``include_ongoing_calls`` where
+    the method takes it, and its other number parameters, such as ``report_id``, checked for type)."""
+    source = SOURCES[name]
+    spec = catalog()[name]
+    ongoing_flag = "include_ongoing_calls" in spec.param_names
+    numbers = [param.name for param in spec.params if param.type == "number" and param.name not in _PAGING]
+
+    def prepare(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
+        low, high = _window(svc, params, _max_days(name))
+        include = _boolean(params, "include_ongoing_calls") if ongoing_flag else False
+        for number in numbers:
+            _whole_number(params, number)
+        query = _list_query(params, name)
+
+        def run() -> dict[str, Any]:
+            now = svc.clock.time()
+            key = (name, low, high, include, source.state(svc, now))
+            return _answer(
+                svc,
+                query,
+                key,
+                lambda: source.refs(svc, low, high, now, include),
+                lambda ref: source.row(svc, ref, now),
+                source.cheap(svc) if source.cheap else None,
+            )
+
+        return run
+
+    return prepare
+
+
+def _chat_ids(params: dict[str, Any]) -> list[int] | None:
+    """The chats ``chat_id`` and ``chat_ids`` name together, or ``None`` when neither is sent."""
+    if "chat_id" not in params and "chat_ids" not in params:
+        return None
+    ids = []
+    if "chat_id" in params:
+        chat_id = params["chat_id"]
+        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+            raise APIError("data_type_error", field="chat_id", value=chat_id)
+        ids.append(chat_id)
+    if "chat_ids" in params:
+        chat_ids = params["chat_ids"]
+        if not isinstance(chat_ids, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in chat_ids):
+            raise APIError("data_type_error", field="chat_ids", value=None)
+        if not chat_ids:
+            raise APIError("invalid_parameter_value", field="chat_ids", value=None)
+        ids.extend(chat_ids)
+    return list(dict.fromkeys(ids))
+
+
+def _chat_messages(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
+    """Messages of the chats named by ``chat_id`` / ``chat_ids``, of a window, or of both at once."""
+    name = "get.chat_messages_report"
+    chat_ids = _chat_ids(params)
+    window = None
+    if chat_ids is None or "date_from" in params or "date_till" in params:
+        window = _window(svc, params, _max_days(name))
+    query = _list_query(params, name)
 
     def run() -> dict[str, Any]:
-        now = svc.clock.time()
-        key = ("get.uploaded_calls", low, high, svc.uploads.state_token(now))
-        return _answer(
-            svc,
-            query,
-            key,
-            lambda: svc.uploads.window(low, high),
-            lambda ref: svc.uploads.materialize(ref, now),
-            {"ext_id": svc.uploads.ext_id_of},
-        )
+        chats = svc.tables.chats
+
+        def refs() -> list[int]:
+            if chat_ids is None:
+                assert window is not None
+                return chats.message_window(*window)
+            return chats.messages_of(chat_ids, *(window or (None, None)))
+
+        key = (name, window, tuple(chat_ids) if chat_ids else None)
+        return _answer(svc, query, key, refs, chats.message)
 
     return run
 
 
-def _calls_report(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
-    low, high = _window(svc, params, max_days=REPORT_MAX_DAYS)
-    query = _list_query(params, CALLS_REPORT_COLUMNS)
+def _listing(name: str, rows: tuple[dict[str, Any], ...]) -> Prepare:
+    """A short fixed list (no window)."""
 
-    def run() -> dict[str, Any]:
-        now = svc.clock.time()
-        key = ("get.calls_report", low, high, svc.uploads.state_token(now))
-        return _answer(
-            svc, query, key, lambda: svc.report.window(low, high, now), lambda ref: svc.report.materialize(ref, now)
-        )
+    def prepare(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
+        query = _list_query(params, name)
+        refs = list(range(len(rows)))
+        return lambda: _answer(svc, query, (name,), lambda: refs, lambda ref: rows[ref])
 
-    return run
+    return prepare
 
 
-def _customer_users(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
-    query = _list_query(params, CUSTOMER_USER_COLUMNS)
-
-    def run() -> dict[str, Any]:
-        refs = list(range(len(CUSTOMER_USERS)))
-        return _answer(svc, query, ("get.customer_users",), lambda: refs, lambda ref: dict(CUSTOMER_USERS[ref]))
-
-    return run
+def account_row(svc: UISService) -> dict[str, Any]:
+    """The one ``get.account`` row: the account behind the token."""
+    return {"app_id": svc.accounts.app_id, "name": svc.account_name, "timezone": svc.timezone_name}
 
 
 def _account(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
-    def run() -> dict[str, Any]:
-        account = {"app_id": svc.accounts.app_id, "name": svc.account_name, "timezone": svc.timezone_name}
-        return {"data": [account], "metadata": {}}
-
-    return run
+    return lambda: {"data": [account_row(svc)], "metadata": {}}
 
 
 def _upload_calls(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
@@ -260,20 +263,90 @@ def _logout(svc: UISService, params: dict[str, Any], call_id: Any) -> Run:
     return run
 
 
+def _no_state(svc: UISService, now: float) -> Hashable:
+    return None
+
+
+def _calls_state(svc: UISService, now: float) -> Hashable:
+    return svc.uploads.state_token(now), svc.tables.calls.in_progress(now)
+
+
+def _legs_state(svc: UISService, now: float) -> Hashable:
+    return svc.tables.calls.in_progress(now)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a windowed method's rows come from: the refs of a window (``include_ongoing`` is the calls report's
+    flag), the row of a ref, and what its answers depend on besides the window (for the selection cache)."""
+
+    refs: Callable[[UISService, int, int, float, bool], list[int]]
+    row: Callable[[UISService, int, float], Record]
+    state: Callable[[UISService, float], Hashable] = _no_state
+    #: Columns that can be read from a ref without building its row (so sorting a large window by them is cheap).
+    cheap: Callable[[UISService], Mapping[str, Callable[[int], Any]]] | None = None
+
+
+#: The rows of every method with a date window.
+SOURCES: dict[str, Source] = {
+    "get.calls_report": Source(
+        lambda svc, low, high, now, include: svc.tables.calls.window(low, high, now, include),
+        lambda svc, ref, now: svc.tables.calls.materialize(ref, now),
+        _calls_state,
+    ),
+    "get.call_legs_report": Source(
+        lambda svc, low, high, now, include: svc.tables.legs.window(low, high, now),
+        lambda svc, ref, now: svc.tables.legs.leg(ref),
+        _legs_state,
+    ),
+    "get.communications_report": Source(
+        lambda svc, low, high, now, include: svc.tables.communications.window(low, high, now),
+        lambda svc, ref, now: svc.tables.communications.materialize(ref, now),
+        _calls_state,
+    ),
+    "get.chats_report": Source(
+        lambda svc, low, high, now, include: svc.tables.chats.table.window(low, high),
+        lambda svc, ref, now: svc.tables.chats.table.row(ref),
+    ),
+    "get.chat_messages_report": Source(
+        lambda svc, low, high, now, include: svc.tables.chats.message_window(low, high),
+        lambda svc, ref, now: svc.tables.chats.message(ref),
+    ),
+    "get.offline_messages_report": Source(
+        lambda svc, low, high, now, include: svc.tables.offline_messages.window(low, high),
+        lambda svc, ref, now: svc.tables.offline_messages.row(ref),
+    ),
+    "get.goals_report": Source(
+        lambda svc, low, high, now, include: svc.tables.goals.window(low, high),
+        lambda svc, ref, now: svc.tables.goals.row(ref),
+    ),
+    "get.financial_call_legs_report": Source(
+        lambda svc, low, high, now, include: svc.tables.legs.window(low, high, now),
+        lambda svc, ref, now: svc.tables.legs.charge(ref),
+        _legs_state,
+    ),
+    "get.uploaded_calls": Source(
+        lambda svc, low, high, now, include: svc.uploads.window(low, high),
+        lambda svc, ref, now: svc.uploads.materialize(ref, now),
+        lambda svc, now: svc.uploads.state_token(now),
+        lambda svc: {"ext_id": svc.uploads.ext_id_of},
+    ),
+}
+#: The rows of the methods without a window.
+LISTS: dict[str, tuple[dict[str, Any], ...]] = {"get.customer_users": CUSTOMER_USERS, "get.reports_list": REPORTS}
+#: How each documented read method is answered.
+READERS: dict[str, Prepare] = {
+    "get.chat_messages_report": _chat_messages,
+    "get.account": _account,
+    **{name: _windowed(name) for name in SOURCES if name != "get.chat_messages_report"},
+    **{name: _listing(name, rows) for name, rows in LISTS.items()},
+}
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
         Method("login.user", 0, frozenset({"login", "password"}), _login, auth=False, metered=False),
         Method("logout.user", 0, frozenset({"access_token"}), _logout, auth=False, metered=False),
-        Method("get.account", 1, frozenset({"access_token", "user_id"}), _account),
-        Method("get.customer_users", 1, _LIST_PARAMS, _customer_users),
-        Method(
-            "get.uploaded_calls",
-            1,
-            _LIST_PARAMS | {"date_from", "date_till", "report_id"},
-            _uploaded_calls,
-        ),
-        Method("get.calls_report", 1, _LIST_PARAMS | {"date_from", "date_till"}, _calls_report),
+        *(Method(name, spec.weight, frozenset(spec.param_names), READERS[name]) for name, spec in catalog().items()),
         Method("upload.calls", 5, frozenset({"access_token", "user_id", "calls"}), _upload_calls),
     )
 }

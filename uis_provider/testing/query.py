@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from uis_provider.protocol.catalog import MethodSpec
 from uis_provider.testing.errors import APIError
 from uis_provider.testing.timefmt import parse_api_datetime
 
@@ -40,7 +41,19 @@ OPERATORS = frozenset(
         "is_not_null",
     }
 )
-_ARRAY_OPERATORS = frozenset({"jsquery", "overlap", "not_overlap"})
+#: Operators on array columns: null tests, and whether any item (or any value of an item object) is listed.
+_ARRAY_OPERATORS = frozenset({"overlap", "not_overlap"})
+#: The emulator's value kind of each vendor column type.
+KINDS = {
+    "number": "number",
+    "string": "str",
+    "enum": "str",
+    "boolean": "bool",
+    "iso8601": "datetime",
+    "array": "array",
+    "object": "object",
+}
+_NUMBER = re.compile(r"-?\d{1,19}(\.\d{1,9})?")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     ">": operator.gt,
@@ -59,9 +72,12 @@ class FieldSpec:
     sortable: bool = True
 
 
-def specs(*fields: FieldSpec) -> dict[str, FieldSpec]:
-    """Columns by name, in documentation order."""
-    return {spec.name: spec for spec in fields}
+def columns_of(method: MethodSpec) -> dict[str, FieldSpec]:
+    """The columns of a catalog method by name, in the vendor's order, with its Filter / Sort flags."""
+    return {
+        column.name: FieldSpec(column.name, KINDS[column.type], column.filterable, column.sortable)
+        for column in method.columns
+    }
 
 
 def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -80,16 +96,16 @@ def parse_paging(params: dict[str, Any]) -> tuple[int, int]:
     return limit, offset
 
 
-def parse_fields(raw: Any, columns: dict[str, FieldSpec]) -> list[str]:
-    """The requested columns (all when omitted or empty); unknown names are ``unexpected_parameters``."""
+def parse_fields(raw: Any, columns: dict[str, FieldSpec], default: Sequence[str]) -> list[str]:
+    """The requested columns (``default`` when omitted or empty); unknown names are ``unexpected_parameters``."""
     if raw is None:
-        return list(columns)
+        return list(default)
     if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
         raise APIError("data_type_error", field="fields", value=raw)
     for name in raw:
         if name not in columns:
             raise APIError("unexpected_parameters", field="fields", value=name)
-    return list(dict.fromkeys(raw)) or list(columns)
+    return list(dict.fromkeys(raw)) or list(default)
 
 
 def parse_sort(raw: Any, columns: dict[str, FieldSpec]) -> list[tuple[str, bool]]:
@@ -116,11 +132,11 @@ def parse_sort(raw: Any, columns: dict[str, FieldSpec]) -> list[tuple[str, bool]
 
 def _coerce(spec: FieldSpec, value: Any) -> Any:
     kind = spec.kind
-    if kind == "int" and not isinstance(value, bool):
-        if isinstance(value, int):
+    if kind == "number" and not isinstance(value, bool):
+        if isinstance(value, int | float):
             return value
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value):
-            return int(value)
+        if isinstance(value, str) and _NUMBER.fullmatch(value):
+            return float(value) if "." in value else int(value)
     elif kind == "bool":
         if isinstance(value, bool):
             return value
@@ -159,13 +175,22 @@ def _leaf(node: dict[str, Any], columns: dict[str, FieldSpec]) -> Predicate:
     spec = columns[name]
     if not spec.filterable:
         raise APIError("filter_prohibited", field="filter", value=name)
-    if op not in OPERATORS or op in _ARRAY_OPERATORS:
-        raise APIError("invalid_parameter_value", field="filter", value=op)
     value = node.get("value")
+    if op not in OPERATORS or op == "jsquery":
+        raise APIError("invalid_parameter_value", field="filter", value=op)
     if op == "is_null" or (op == "=" and value is None):
-        return lambda record: record[name] is None
+        return lambda record: _empty(record[name])
     if op == "is_not_null" or (op == "!=" and value is None):
-        return lambda record: record[name] is not None
+        return lambda record: not _empty(record[name])
+    if (op in _ARRAY_OPERATORS) != (spec.kind == "array") or spec.kind == "object":
+        raise APIError("invalid_parameter_value", field="filter", value=op)
+    if op in _ARRAY_OPERATORS:
+        if not isinstance(value, list) or not value or not all(isinstance(item, str | int) for item in value):
+            raise APIError("invalid_parameter_value", field="filter", value=value)
+        listed = {_text(item) for item in value}
+        if op == "overlap":
+            return lambda record: bool(listed & _items(record[name]))
+        return lambda record: not listed & _items(record[name])
     if op in ("in", "not_in"):
         if not isinstance(value, list):
             raise APIError("invalid_parameter_value", field="filter", value=value)
@@ -194,6 +219,20 @@ def _leaf(node: dict[str, Any], columns: dict[str, FieldSpec]) -> Predicate:
         return lambda record: record[name] is not None and record[name] != target
     compare = _COMPARE[op]
     return lambda record: record[name] is not None and compare(record[name], target)
+
+
+def _empty(value: Any) -> bool:
+    """Null, and (for arrays and objects) empty, as the API's null filters read them."""
+    return value is None or value == [] or value == {}
+
+
+def _items(value: Any) -> set[str]:
+    """The values an array column holds, as text: its items, or every value of its item objects."""
+    found: set[str] = set()
+    for item in value or ():
+        values = item.values() if isinstance(item, dict) else (item,)
+        found.update(_text(part) for part in values if part is not None)
+    return found
 
 
 def _node(node: Any, columns: dict[str, FieldSpec], depth: int, max_depth: int) -> Predicate:

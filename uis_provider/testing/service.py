@@ -8,39 +8,17 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from uis_provider.testing.clock import EmulatorClock
 from uis_provider.testing.errors import APIError
+from uis_provider.testing.memo import LRU
 from uis_provider.testing.methods import METHODS, Method, Run
-from uis_provider.testing.reports import CallsReport
 from uis_provider.testing.state import Accounts, Budget
 from uis_provider.testing.store import UploadedCalls
-
-
-class SelectionCache:
-    """A small LRU of selected refs, so paging through a filtered or sorted window evaluates it once."""
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[Any, ...], list[int]] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...]) -> list[int] | None:
-        """The cached selection for ``key``, if still held."""
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: tuple[Any, ...], value: list[int]) -> None:
-        """Remember a selection, dropping the least recently used beyond the size."""
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
+from uis_provider.testing.tables import Tables
 
 
 @dataclass
@@ -67,8 +45,7 @@ class UISService:
         timezone_name: str,
         accounts: Accounts,
         budget: Budget,
-        uploads: UploadedCalls,
-        report: CallsReport,
+        tables: Tables,
         seed: int,
         till_inclusive: bool,
         account_name: str,
@@ -78,13 +55,14 @@ class UISService:
         self.timezone = ZoneInfo(timezone_name)
         self.accounts = accounts
         self.budget = budget
-        self.uploads = uploads
-        self.report = report
+        self.tables: Tables = tables
+        self.uploads: UploadedCalls = tables.uploads
         self.seed = seed
         self.till_inclusive = till_inclusive
         self.account_name = account_name
         self.lock = threading.RLock()
-        self.cache = SelectionCache()
+        #: Selected refs of filtered or sorted queries, so paging through one evaluates it once.
+        self.cache: LRU[tuple[Any, ...], list[int]] = LRU(64)
         self.disabled: set[str] = set()
         self.ip_blocked = False
         self._answers = 0
