@@ -52,8 +52,13 @@ def uploaded_calls(tmp_path: Path, name: str = "out.jsonl", **kwargs: Any) -> UI
 
 
 def by_key(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """Records ordered by their unique key (the engine's order inside one part)."""
+    """Records ordered by their unique key (the engine's order inside one part of a method sorted by that key)."""
     return sorted(records, key=lambda r: r[key])
+
+
+def by_time(records: list[dict[str, Any]], time_field: str = "start_time") -> list[dict[str, Any]]:
+    """Records in the order a method without a sortable key is read: by time, then by ``id``."""
+    return sorted(records, key=lambda r: (r[time_field], r["id"]))
 
 
 def test_calls_report_lands_through_the_general_operator(uis_conn: str, emulator: UISEmulator, tmp_path: Path) -> None:
@@ -65,7 +70,7 @@ def test_calls_report_lands_through_the_general_operator(uis_conn: str, emulator
     rows = emulator.report_rows("2026-01-06", "2026-01-09")
     got = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) > 0
-    assert got == [{c: r[c] for c in CALLS_REPORT.columns} for r in by_key(rows, "id")]
+    assert got == [{c: r[c] for c in CALLS_REPORT.columns} for r in by_time(rows)]
     assert any(r["source"] == "upload_calls" for r in got)
     assert all(list(r) == list(CALLS_REPORT.columns) for r in got)
     assert result == {
@@ -85,11 +90,14 @@ def test_calls_report_parquet_takes_the_methods_column_kinds(
     import pyarrow.parquet as pq
 
     path = tmp_path / "calls.parquet"
+    fields = ["id", "start_time", "total_duration", "visitor_session_id", "is_lost", "is_transfer", "sale_cost"]
+    fields += ["finish_reason", "call_records", "campaign_name"]
     op = UISReportToStorageOperator(
         task_id="calls_report",
         method="get.calls_report",
         output_path=str(path),
         file_format="parquet",
+        fields=fields,
         column_kinds={"campaign_name": "json"},
     )
     op.execute(interval(6, days=3))
@@ -97,8 +105,9 @@ def test_calls_report_parquet_takes_the_methods_column_kinds(
     kinds = {field.name: str(field.type) for field in table.schema}
     assert kinds["id"] == kinds["total_duration"] == kinds["visitor_session_id"] == "int64"
     assert kinds["is_lost"] == kinds["is_transfer"] == "bool"
+    assert kinds["sale_cost"] == "double"
     assert kinds["finish_reason"] == kinds["call_records"] == kinds["campaign_name"] == "string"
-    rows = by_key(emulator.report_rows("2026-01-06", "2026-01-09"), "id")
+    rows = by_time(emulator.report_rows("2026-01-06", "2026-01-09"))
     got = table.to_pylist()
     assert [r["id"] for r in got] == [r["id"] for r in rows]
     assert [r["is_lost"] for r in got] == [r["is_lost"] for r in rows]
@@ -384,21 +393,23 @@ def test_template_fields_cover_what_users_template() -> None:
 def test_an_unknown_method_names_itself_and_the_known_report_methods(
     uis_conn: str, emulator: UISEmulator, tmp_path: Path
 ) -> None:
-    """Issue 15 item 6: not just 'Fix the request parameters'."""
-    op = UISReportToStorageOperator(
-        task_id="t",
-        method="get.call_report",
-        fields=["id", "start_time"],
-        output_path=str(tmp_path / "x.jsonl"),
-        date_from="2026-01-04",
-        date_till="2026-01-05",
-    )
-    with pytest.raises(UISInvalidParamsError) as caught:
-        op.execute({})
+    """Issue 15 item 6: not just 'Fix the request parameters' — and now refused when the DAG is parsed."""
+    emulator.reset_log()
+    with pytest.raises(UISConfigurationError) as caught:
+        UISReportToStorageOperator(task_id="t", method="get.call_report", output_path=str(tmp_path / "x.jsonl"))
     message = str(caught.value)
-    assert "The API has no method 'get.call_report'" in message
-    assert "get.calls_report, get.uploaded_calls" in message
-    assert "Fix the request parameters" not in message
+    assert "method='get.call_report' is not a method the provider knows" in message
+    assert "get.calls_report, get.call_legs_report" in message
+    assert emulator.count() == 0
+    # a method the API does not have, called through the hook, says what the API answered and what is known
+    from uis_provider.hooks.uis import UISHook
+
+    with UISHook() as hook, pytest.raises(UISInvalidParamsError) as answered:
+        hook.call("get.call_report")
+    text = str(answered.value)
+    assert "The API has no method 'get.call_report'" in text
+    assert "get.calls_report, get.call_legs_report" in text
+    assert "Fix the request parameters" not in text
     assert not (tmp_path / "x.jsonl").exists()
 
 
