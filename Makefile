@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint e2e e2e-distributed bench bench-budget build docs clean compat
+.PHONY: demo test lint e2e e2e-distributed bench bench-budget bench-paging build docs clean compat
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ docs: $(DOCS_STAMP)
 ##               budget.json; about 10 minutes on 2 cores)
 bench-budget: $(STAMP)
 	$(PY) bench/budget.py
+
+## bench-paging: what a day of N records costs in calls per windowed method against the fewest possible, with the
+##               paging each uses (bench/PAGING.md, paging.json; about 10 minutes on 2 cores)
+bench-paging: $(STAMP)
+	$(PY) bench/paging.py
 
 ## lint: ruff (with Airflow's AIR rules) and mypy
 lint: $(STAMP)
