@@ -177,7 +177,9 @@ def test_upload_sense_extract_lands_the_uploads_and_their_processed_calls(
 
     report = read_jsonl(output(tmp_path, "calls_report"))
     expected = api.report_rows("2026-01-14", "2026-01-15")
-    assert report == [{c: r[c] for c in CALLS_REPORT.columns} for r in sorted(expected, key=lambda r: r["id"])]
+    assert report == [
+        {c: r[c] for c in CALLS_REPORT.columns} for r in sorted(expected, key=lambda r: (r["start_time"], r["id"]))
+    ]
     assert sorted(r["id"] for r in report) == sorted(r["call_session_id"] for r in uploaded)
     assert {r["source"] for r in report} == {"upload_calls"}
     by_id = {r["call_session_id"]: r for r in uploaded}

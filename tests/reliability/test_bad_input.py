@@ -458,7 +458,12 @@ UNRESTRICTED = ReportMethod(
 @pytest.mark.parametrize(
     ("kwargs", "mnemonic", "field", "shown"),
     [
-        ({"extra_params": {"group_by": "day"}}, "unexpected_parameters", "group_by", "group_by"),
+        (
+            {"method": UNRESTRICTED, "extra_params": {"group_by": "day"}},
+            "unexpected_parameters",
+            "group_by",
+            "group_by",
+        ),
         (
             {"filter": {"field": "wait_duration", "operator": ">", "value": "long"}},
             "invalid_parameter_value",
