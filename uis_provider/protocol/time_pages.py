@@ -16,7 +16,8 @@ lets rows move between pages. So these methods are read without offsets, every c
 
 Records of one answer whose sort keys tie come back in no documented order; both plans order them by the
 method's unique field, so the same window gives the same bytes on every run. Sans-IO: the engine asks
-:meth:`next_params`, makes the call and hands the answer to :meth:`take`.
+:meth:`SortedByTime.next_params` (or :meth:`OnePagePerPart.next_params`), makes the call and hands the answer
+to ``take``.
 """
 
 from __future__ import annotations
