@@ -228,3 +228,16 @@ def test_array_columns_filter_on_their_items(
 def test_array_operators_fit_array_columns_only(big: UISEmulator, flt: dict[str, Any]) -> None:
     err = error(big.url, "get.calls_report", window("2026-01-02 00:00:00", "2026-01-02 23:59:59", filter=flt))
     assert (err["data"]["mnemonic"], err["data"]["field"]) == ("invalid_parameter_value", "filter")
+
+
+def test_report_filters_nest_three_groups_deep_uploaded_calls_two(big: UISEmulator) -> None:
+    leaf = {"field": "direction", "operator": "=", "value": "in"}
+    deep = {"filters": [{"filters": [{"filters": [leaf]}]}]}
+    day = ("2026-01-02 00:00:00", "2026-01-02 23:59:59")
+    rows = result(big.url, "get.calls_report", window(*day, filter=deep, fields=["direction"], limit=10_000))["data"]
+    assert rows and {row["direction"] for row in rows} == {"in"}
+    deeper = {"filters": [deep]}
+    assert (
+        error(big.url, "get.calls_report", window(*day, filter=deeper))["data"]["mnemonic"] == "invalid_parameter_value"
+    )
+    assert error(big.url, "get.uploaded_calls", window(*day, filter=deep))["data"]["params"] == {"max_depth": 2}

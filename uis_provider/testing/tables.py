@@ -3,17 +3,23 @@ belong to calls, messages to chats, communications are the calls, chats, goals a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from uis_provider.protocol.catalog import method_spec
 from uis_provider.testing.chats import Chats
 from uis_provider.testing.communications import Communications
 from uis_provider.testing.daily import DailyTable
+from uis_provider.testing.data import CallHistory
 from uis_provider.testing.reports import CallLegs, CallsReport
 from uis_provider.testing.site_events import GOAL_BASE_ID, OFFLINE_BASE_ID, goal_row, offline_message_row
 from uis_provider.testing.store import UploadedCalls
 from uis_provider.testing.timefmt import DAY
+
+#: Makes a goal or offline-message row from ``(key, ref, id, moment, visitor type words)``.
+SiteRow = Callable[[bytes, int, int, int, tuple[str, ...]], dict[str, Any]]
 
 
 def visitor_types(method: str) -> tuple[str, ...]:
@@ -60,25 +66,9 @@ def build_tables(
         key=key,
         visitor_types=visitor_types("get.chats_report"),
     )
-    goal_words = visitor_types("get.goals_report")
-    goals = DailyTable(
-        name="goals",
-        per_day=goals_per_day,
-        seed=history.seed,
-        start=history.start,
-        days=days,
-        base_id=GOAL_BASE_ID,
-        make_row=lambda ref, row_id, moment: goal_row(key, ref, row_id, moment, goal_words),
-    )
-    offline_words = visitor_types("get.offline_messages_report")
-    offline_messages = DailyTable(
-        name="offline_messages",
-        per_day=offline_messages_per_day,
-        seed=history.seed,
-        start=history.start,
-        days=days,
-        base_id=OFFLINE_BASE_ID,
-        make_row=lambda ref, row_id, moment: offline_message_row(key, ref, row_id, moment, offline_words),
+    goals = _site_events(history, "get.goals_report", goals_per_day, GOAL_BASE_ID, goal_row)
+    offline_messages = _site_events(
+        history, "get.offline_messages_report", offline_messages_per_day, OFFLINE_BASE_ID, offline_message_row
     )
     communications_spec = method_spec("get.communications_report")
     assert communications_spec is not None
@@ -91,3 +81,17 @@ def build_tables(
         visitor_types=visitor_types("get.communications_report"),
     )
     return Tables(uploads, calls, CallLegs(calls), chats, goals, offline_messages, communications)
+
+
+def _site_events(history: CallHistory, method: str, per_day: int, base_id: int, make: SiteRow) -> DailyTable:
+    """The goals or offline messages of the history's days, ``per_day`` a day, rows made by ``make``."""
+    key, words = history.key, visitor_types(method)
+    return DailyTable(
+        name=method,
+        per_day=per_day,
+        seed=history.seed,
+        start=history.start,
+        days=history.span // DAY,
+        base_id=base_id,
+        make_row=lambda ref, row_id, moment: make(key, ref, row_id, moment, words),
+    )
