@@ -73,6 +73,12 @@ def test_a_good_call_passes_and_nulls_are_dropped() -> None:
     assert check_call(wav)[1] == []
 
 
+def test_callback_events_of_both_references_are_accepted() -> None:
+    # the English page lists six events, the Russian three: a value the API may accept is not refused
+    every = ["processed", "in_process", "not_processed", "error", "new", "cancelled"]
+    assert check_call(good_call(callback={"url": "https://crm/hook", "events": every}))[1] == []
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [

@@ -189,3 +189,8 @@ def windowed_methods() -> tuple[str, ...]:
 def column_values(method: str, column: str) -> tuple[str, ...]:
     """The documented values of one enum column of a method (e.g. the upload statuses)."""
     return catalog()[method].by_name[column].values
+
+
+def child_values(method: str, column: str, child: str) -> tuple[str, ...]:
+    """The documented values of a nested field (e.g. the ``callback.events`` an upload may ask for)."""
+    return next(item.values for item in catalog()[method].by_name[column].children if item.name == child)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.catalog import child_values
 from uis_provider.protocol.dates import parse_local_time
 
 #: Calls one ``upload.calls`` request may carry (the newest docs; older copies say 500).
@@ -42,7 +43,8 @@ REPORTED_INVALID = 1000
 
 DIRECTIONS = ("in", "out")
 CHANNELS = ("left", "right")
-CALLBACK_EVENTS = ("processed", "in_process", "error")
+#: The events a callback may ask for: the English page lists six, the Russian three; both readings are accepted.
+CALLBACK_EVENTS = child_values("get.uploaded_calls", "callback", "events")
 MAX_EXT_ID_LENGTH = 255
 STRING_FIELDS = ("ext_id", "direction", "calling_phone_number", "called_phone_number", "start_time", "finish_time")
 BOOL_FIELDS = ("is_lost", "is_transfer")

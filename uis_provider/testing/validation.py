@@ -6,10 +6,12 @@ import json
 import re
 from typing import Any
 
-from uis_provider.testing.data import CALLBACK_EVENTS
+from uis_provider.protocol.catalog import child_values
 from uis_provider.testing.errors import APIError
 from uis_provider.testing.timefmt import parse_api_datetime
 
+#: Callback events an upload may ask for (the English page's six; the Russian lists three of them).
+CALLBACK_EVENTS = child_values("get.uploaded_calls", "callback", "events")
 MAX_CALLS = 50
 MAX_PARAMS_BYTES = 512 * 1024
 CALL_FIELDS = frozenset(
