@@ -134,6 +134,39 @@ def start_upload_emulator(
     return emulator
 
 
+UPLOAD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def make_upload_calls(
+    api: UISEmulator, n: int, *, prefix: str, urls: list[str] | None = None, timezone: str = "Europe/Moscow"
+) -> list[dict[str, Any]]:
+    """``n`` valid ``upload.calls`` items ending two minutes before the emulator's now; ``urls`` gives the recording
+    URL of the first ones (the rest are fine)."""
+    now = pendulum.from_timestamp(api.clock.time(), tz=timezone)
+    urls = urls or []
+    return [
+        {
+            "ext_id": f"{prefix}-{i:03d}",
+            "is_lost": False,
+            "calling_phone_number": "74951234567",
+            "called_phone_number": "79161234567",
+            "start_time": now.subtract(minutes=10).strftime(UPLOAD_TIME_FORMAT),
+            "finish_time": now.subtract(minutes=8).strftime(UPLOAD_TIME_FORMAT),
+            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
+        }
+        for i in range(n)
+    ]
+
+
+def upload_calls(calls: list[dict[str, Any]], request_id: str | None = None, conn_id: str = "uis_default") -> list[str]:
+    """Send ``calls`` with ``upload.calls`` through a real hook; returns their ext_ids."""
+    from uis_provider.hooks.uis import UISHook
+
+    with UISHook(conn_id) as hook:
+        hook.call("upload.calls", {"calls": calls}, request_id=request_id)
+    return [c["ext_id"] for c in calls]
+
+
 @pytest.fixture
 def uis_conn(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """``uis_default`` pointing at the emulator with an API key; returns the conn id."""

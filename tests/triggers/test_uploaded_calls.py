@@ -286,3 +286,36 @@ def test_async_hook_calls_through_the_session_and_masks_every_secret(api: UISEmu
     assert redact(f"token={token} password={PASSWORD}") == "token=*** password=***"
     assert api.count("logout.user") == 1
     assert api.open_sessions == 0
+
+
+def test_deadline_ends_the_wait_with_one_timeout_event_naming_what_is_pending(api: UISEmulator) -> None:
+    upload(api, 3)
+    started = time.time()
+    events = all_events(trigger(poll_interval=0.05, deadline=started + 0.3, summarize=False))
+    assert [event.payload["status"] for event in events] == ["timeout"]
+    assert events[0].payload["pending"] == 3
+    assert "stopped waiting at the deadline" in events[0].payload["message"]
+    assert 0.3 <= time.time() - started < 10
+    assert api.open_sessions == 0
+
+
+def test_without_summary_a_settled_window_costs_one_call_per_poll(api: UISEmulator) -> None:
+    upload(api, 2)
+    finisher = after_probes(api, 2, lambda: api.clock.advance(1300))
+    api.reset_log()
+    events = all_events(trigger(summarize=False, deadline=time.time() + 60))
+    finisher.join()
+    assert [event.payload for event in events] == [{"status": "success", "summary": None}]
+    listing = [r for r in api.requests if r["method"] == "get.uploaded_calls"]
+    assert listing
+    assert all(r["params"]["limit"] == 1 for r in listing), "no summary pass when nothing is pending"
+
+
+def test_deadline_and_summary_flag_survive_serialization(api: UISEmulator) -> None:
+    selection = UploadSelection(window=Window.build(DAY, END, TZ), summarize=False)
+    original = UISUploadedCallsTrigger.for_selection(
+        selection, uis_conn_id="uis_default", poll_interval=5, deadline=1e9
+    )
+    _, kwargs = original.serialize()
+    assert (kwargs["summarize"], kwargs["deadline"]) == (False, 1e9)
+    assert UISUploadedCallsTrigger(**kwargs).selection() == selection
