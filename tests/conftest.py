@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -65,6 +66,37 @@ def dag_test(dag: Any, logical_date: pendulum.DateTime) -> Any:
     if AIRFLOW_V_3_0_PLUS:
         return dag.test(logical_date=logical_date)
     return dag.test(execution_date=logical_date)
+
+
+def asset_events(uri: str) -> list[tuple[dict[str, Any], str | None]]:
+    """``(extra, partition_key)`` of every event of the asset ``uri`` in the metadata DB, oldest first (Airflow 2:
+    dataset events, which have no partition key)."""
+    from airflow.utils.session import create_session
+
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+    else:
+        from airflow.models.dataset import DatasetEvent as Event
+        from airflow.models.dataset import DatasetModel as Model
+    with create_session() as session:
+        model = session.query(Model).filter(Model.uri == uri).one_or_none()
+        if model is None:
+            return []
+        column = Event.asset_id if AIRFLOW_V_3_0_PLUS else Event.dataset_id
+        rows = session.query(Event).filter(column == model.id).order_by(Event.timestamp, Event.id).all()
+        return [(dict(row.extra or {}), getattr(row, "partition_key", None)) for row in rows]
+
+
+def load_dag_file(path: Path) -> Any:
+    """Import a DAG file afresh under a unique module name (it reads its environment when parsed)."""
+    spec = importlib.util.spec_from_file_location(f"{path.stem}_{uuid.uuid4().hex}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
