@@ -242,11 +242,13 @@ def check_outputs(ctx: Context, s3: S3, api: UISEmulator, days: list[date]) -> l
 
 
 def check_no_stray_objects(stack: AirflowStack, s3: S3) -> int:
-    """The output prefix holds one object per run of the DAG and nothing else: no partial or temp object.
+    """The output prefix holds one object and its manifest per run of the DAG and nothing else: no partial or temp
+    object.
 
     Runs besides the backfills count too: on unpause the scheduler runs the latest interval (``catchup=False``).
     """
-    expected = {object_key("uploaded_calls", day_of(run)) for run in all_runs(stack, DAILY)}
+    objects = {object_key("uploaded_calls", day_of(run)) for run in all_runs(stack, DAILY)}
+    expected = objects | {f"{key}.manifest.json" for key in objects}
     keys = set(s3.keys(f"{PREFIX}/uploaded_calls/"))
     stray = sorted(keys - expected)
     if stray:
