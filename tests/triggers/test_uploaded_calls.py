@@ -19,8 +19,7 @@ import pendulum
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
-from uis_provider.hooks.uis import UISHook
+from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.upload_status import UploadSelection
@@ -56,23 +55,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
 
 def upload(api: UISEmulator, n: int, *, urls: list[str] | None = None) -> list[str]:
     """Upload ``n`` calls now; ``urls`` gives the recording URL of the first ones."""
-    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
-    urls = urls or []
-    calls = [
-        {
-            "ext_id": f"trg-{now.int_timestamp}-{i}",
-            "is_lost": False,
-            "calling_phone_number": "74951234567",
-            "called_phone_number": "79161234567",
-            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
-            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
-            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
-        }
-        for i in range(n)
-    ]
-    with UISHook("uis_default") as hook:
-        hook.call("upload.calls", {"calls": calls})
-    return [c["ext_id"] for c in calls]
+    prefix = f"trg-{int(api.clock.time())}"
+    return upload_calls(make_upload_calls(api, n, prefix=prefix, urls=urls, timezone=TZ))
 
 
 def trigger(**kwargs: Any) -> UISUploadedCallsTrigger:
