@@ -84,10 +84,21 @@ class Accessor:
         self.partitions.append(key)
 
 
-class Events(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: Any) -> Accessor:
-        self[key] = Accessor()
-        return self[key]
+class Events:
+    """``outlet_events``: one accessor per outlet, found by equality (Airflow 3.0's assets are not hashable)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, Accessor]] = []
+
+    def __getitem__(self, key: Any) -> Accessor:
+        for known, accessor in self.items:
+            if known == key:
+                return accessor
+        self.items.append((key, Accessor()))
+        return self.items[-1][1]
+
+    def __contains__(self, key: Any) -> bool:
+        return any(known == key for known, _ in self.items)
 
 
 def test_assets_get_the_extra_and_aliases_get_the_object_itself() -> None:

@@ -95,7 +95,7 @@ def test_several_triggering_events_load_each_day_once_the_newest_event_winning(d
     key = "triggering_asset_events" if AIRFLOW_V_3_0_PLUS else "triggering_dataset_events"
     context = {
         key: {
-            load.UPLOADED_CALLS: [
+            load.UPLOADED_CALLS.uri: [
                 event({"window_start": day5, "sha256": "new5"}, 3),
                 event({"window_start": day4, "sha256": "old4"}, 1),
                 event({"window_start": day4, "sha256": "new4"}, 2),
