@@ -42,7 +42,9 @@ def test_scheduled_on_the_asset_the_daily_dag_emits(dags: tuple[Any, Any]) -> No
         assert isinstance(timetable, PartitionedAssetTimetable)
         assert timetable.asset_condition == daily.UPLOADED_CALLS
     elif AIRFLOW_V_3_0_PLUS:
-        assert [asset.uri for _, asset in timetable.asset_condition.iter_assets()] == [daily.UPLOADED_CALLS.uri]
+        condition = timetable.asset_condition  # AssetAll(asset): the Task SDK's (3.2) or core's (3.0, 3.1)
+        members = getattr(condition, "objects", None) or [asset for _, asset in condition.iter_assets()]
+        assert [asset.uri for asset in members] == [daily.UPLOADED_CALLS.uri]
     else:
         assert [uri for uri, _ in timetable.dataset_condition.iter_datasets()] == [daily.UPLOADED_CALLS.uri]
 
