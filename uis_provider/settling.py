@@ -22,16 +22,20 @@ from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol.budget import budget_timeout_seconds
-from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, Outcome, UploadSelection, poke_flow
+from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
 from uis_provider.transport import sync
 
 if TYPE_CHECKING:
     from uis_provider.hooks.uis import UISHook
     from uis_provider.protocol.windows import Window
 
+#: What ``on_pending`` may be.
 ON_PENDING = ("land", "wait", "fail")
+#: The statuses of an upload still processing.
 PENDING_STATUSES = DEFAULT_PENDING_STATUSES
+#: How long ``on_pending="wait"`` waits by default before landing anyway.
 DEFAULT_PENDING_TIMEOUT = timedelta(hours=2)
+#: Seconds between two counts of pending uploads by default.
 DEFAULT_PENDING_POLL_INTERVAL = 60.0
 
 log = logging.getLogger(__name__)
@@ -116,7 +120,7 @@ def pending_selection(window: Window, filter: dict[str, Any] | None, user_id: in
     return UploadSelection(window=window, filter=filter, user_id=user_id, summarize=False)
 
 
-def check_pending(hook: UISHook, selection: UploadSelection) -> Outcome:
+def check_pending(hook: UISHook, selection: UploadSelection) -> dict[str, Any]:
     """One look: ``{"state": "pending", "pending", "message"}`` or ``{"state": "done"}`` (one call when pending or
     when none is; a summary pass only when the probe's first row falls on the window's end second)."""
     return sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
