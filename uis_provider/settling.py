@@ -61,23 +61,22 @@ def validate_on_pending(value: Any) -> str:
 
 def pending_timeout_seconds(value: Any) -> float:
     """``pending_timeout`` (seconds or a ``timedelta``) as seconds > 0."""
-    try:
-        return budget_timeout_seconds(value, "pending_timeout")
-    except UISConfigurationError:
-        raise UISConfigurationError(
-            f"pending_timeout must be a number of seconds > 0 or a timedelta (how long on_pending='wait' waits for "
-            f"uploads to settle before landing anyway), got {value!r}"
-        ) from None
+    return _positive_seconds(
+        value, "pending_timeout", "how long on_pending='wait' waits for uploads to settle before landing anyway"
+    )
 
 
 def poll_interval_seconds(value: Any) -> float:
-    """``pending_poll_interval`` as seconds > 0."""
+    """``pending_poll_interval`` (seconds or a ``timedelta``) as seconds > 0."""
+    return _positive_seconds(value, "pending_poll_interval", "the time between two counts of pending uploads")
+
+
+def _positive_seconds(value: Any, parameter: str, what: str) -> float:
     try:
-        return budget_timeout_seconds(value, "pending_poll_interval")
+        return budget_timeout_seconds(value, parameter)
     except UISConfigurationError:
         raise UISConfigurationError(
-            f"pending_poll_interval must be a number of seconds > 0 or a timedelta (the time between two counts of "
-            f"pending uploads), got {value!r}"
+            f"{parameter} must be a number of seconds > 0 or a timedelta ({what}), got {value!r}"
         ) from None
 
 
