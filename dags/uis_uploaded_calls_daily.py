@@ -2,7 +2,16 @@
 
 The output root comes from the ``UIS_OUTPUT_ROOT`` environment variable (any ObjectStoragePath URI, e.g.
 ``s3://bucket/uis``), default ``output/`` in this repository. Files are keyed by the window start in Moscow time,
-``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for [2026-01-04 00:00, 2026-01-05 00:00).
+``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for [2026-01-04 00:00, 2026-01-05 00:00), each with its manifest
+``part-0.jsonl.manifest.json`` beside it.
+
+Each landed day is an event of the asset ``UPLOADED_CALLS`` (the ``uploaded_calls`` folder) whose ``extra`` holds
+the window, rows, object URI, bytes, sha256, ``pending`` and ``final``; ``uis_uploaded_calls_load`` is scheduled on
+it. On Airflow 3.3+ the event also carries the day as its partition key (``2026-01-04T00:00:00``).
+
+Uploads still ``new``/``in_process`` at 00:00 land as they are (``on_pending="land"``, the manifest says
+``final: false``); the lookback then lands each of the previous ``UIS_LOOKBACK_DAYS`` days (default 3) again while
+its manifest says ``final: false`` (one storage read per day, no API point when all are final).
 
 Backfill a range (the scheduler runs the created runs; a paused DAG keeps them queued). Give the dates with the
 Moscow offset: a bare date is midnight UTC, 03:00 in Moscow, and the first day would be skipped:
@@ -16,12 +25,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, Asset, task
 
+from uis_provider.lookback import unsettled_windows
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
-from uis_provider.version_compat import CronDataIntervalTimetable
+from uis_provider.version_compat import AIRFLOW_V_3_3_PLUS, CronDataIntervalTimetable
 
 TIMEZONE = "Europe/Moscow"
 OUTPUT_ROOT = (
@@ -29,6 +40,11 @@ OUTPUT_ROOT = (
 ).rstrip("/")
 #: Seconds before a failed extract is tried again; UIS_RETRY_DELAY overrides it (the e2e stack retries sooner).
 RETRY_DELAY = float(os.environ.get("UIS_RETRY_DELAY") or 300)
+#: Earlier days whose manifest is looked at (and landed again while not final); UIS_LOOKBACK_DAYS overrides it.
+LOOKBACK_DAYS = int(os.environ.get("UIS_LOOKBACK_DAYS") or 3)
+#: The table of landed days: one event per landed (or re-landed) day; uis_uploaded_calls_load is scheduled on it.
+UPLOADED_CALLS = Asset(f"{OUTPUT_ROOT}/uploaded_calls")
+DAY_PATH = OUTPUT_ROOT + "/uploaded_calls/date={start:%Y-%m-%d}/part-0.jsonl"
 
 with DAG(
     dag_id="uis_uploaded_calls_daily",
@@ -39,15 +55,29 @@ with DAG(
     max_active_runs=4,
     tags=["uis", "extract"],
 ) as dag:
-    UISUploadedCallsToStorageOperator(
+    common: dict[str, Any] = {
+        "uis_conn_id": "uis_default",
+        "outlets": [UPLOADED_CALLS],
+        "partition_assets": AIRFLOW_V_3_3_PLUS,
+        "retries": 2,
+        "retry_delay": pendulum.duration(seconds=RETRY_DELAY),
+    }
+    extract = UISUploadedCallsToStorageOperator(
         task_id="extract_uploaded_calls",
-        uis_conn_id="uis_default",
         output_path=(
             OUTPUT_ROOT
             + "/uploaded_calls/date={{ data_interval_start.in_timezone('"
             + TIMEZONE
             + "') | ds }}/part-0.jsonl"
         ),
-        retries=2,
-        retry_delay=pendulum.duration(seconds=RETRY_DELAY),
+        **common,
     )
+
+    @task
+    def unsettled_days(data_interval_start: Any = None) -> list[dict[str, Any]]:
+        """The previous days whose manifest says final: false, as the window and path of each."""
+        return unsettled_windows(DAY_PATH, current_start=data_interval_start, days=LOOKBACK_DAYS, timezone=TIMEZONE)
+
+    unsettled = unsettled_days()
+    reland = UISUploadedCallsToStorageOperator.partial(task_id="reland_unsettled", **common).expand_kwargs(unsettled)
+    extract >> unsettled

@@ -57,6 +57,7 @@ from uis_provider.testing import UISEmulator
 
 log = logging.getLogger("e2e")
 DAILY = "uis_uploaded_calls_daily"
+EXTRACT = "extract_uploaded_calls"
 BUCKET, PREFIX, S3_CONN_ID, REGION = "uis-e2e", "uis", "aws_default", "us-east-1"
 HISTORY_START, HISTORY_SEED = date(2026, 1, 1), 12
 CONTENDED_DAYS, KILL_DAYS = 60, 16
@@ -185,11 +186,12 @@ def all_runs(stack: AirflowStack, dag_id: str) -> list[dict[str, Any]]:
             return runs
 
 
-def task_instances(stack: AirflowStack, dag_id: str) -> list[dict[str, Any]]:
-    """Every task instance of ``dag_id`` (all runs)."""
+def task_instances(stack: AirflowStack, dag_id: str, task_id: str = EXTRACT) -> list[dict[str, Any]]:
+    """Every task instance of ``task_id`` in ``dag_id`` (all runs); by default the daily DAG's extract (its lookback
+    tasks take no API call and, with nothing to re-land, are skipped)."""
     tis: list[dict[str, Any]] = []
     while True:
-        page = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances", limit=100, offset=len(tis))
+        page = stack.get(f"/api/v2/dags/{dag_id}/dagRuns/~/taskInstances", task_id=task_id, limit=100, offset=len(tis))
         tis.extend(page["task_instances"])
         if len(page["task_instances"]) < 100:
             return tis
@@ -242,11 +244,13 @@ def check_outputs(ctx: Context, s3: S3, api: UISEmulator, days: list[date]) -> l
 
 
 def check_no_stray_objects(stack: AirflowStack, s3: S3) -> int:
-    """The output prefix holds one object per run of the DAG and nothing else: no partial or temp object.
+    """The output prefix holds one object and its manifest per run of the DAG and nothing else: no partial or temp
+    object.
 
     Runs besides the backfills count too: on unpause the scheduler runs the latest interval (``catchup=False``).
     """
-    expected = {object_key("uploaded_calls", day_of(run)) for run in all_runs(stack, DAILY)}
+    objects = {object_key("uploaded_calls", day_of(run)) for run in all_runs(stack, DAILY)}
+    expected = objects | {f"{key}.manifest.json" for key in objects}
     keys = set(s3.keys(f"{PREFIX}/uploaded_calls/"))
     stray = sorted(keys - expected)
     if stray:

@@ -4,7 +4,8 @@ On loopback only: builds the wheel and installs it with apache-airflow into a fr
 (in this process, so the run can read its ground truth and move its clock) and ``airflow api-server``,
 ``scheduler``, ``dag-processor`` and ``triggerer`` on a fresh ``AIRFLOW_HOME``; checks provider discovery; adds
 connections through the UI form in headless Chromium and tests them; backfills days of history and checks every
-file against the emulator; reruns a day and checks it is byte-identical; lets the deferrable sensor defer to the
+file against the emulator; reruns a day and checks it is byte-identical; checks the asset-scheduled consumer ran once
+per landed window and loaded it; lets the deferrable sensor defer to the
 triggerer; scans every log for secrets; stops every process by pid. Exit status 0 only when every check passed.
 
     .venv/bin/python e2e/run.py            # or: make e2e
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -30,6 +32,7 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from consumer import CONSUMER, check_consumer
 from deferral import PROCESSED_AFTER, run_deferred
 from leaks import log_files, scan
 from outputs import check_day, check_rows, read_rows
@@ -109,13 +112,13 @@ def step_stack(ctx: Context, stack: AirflowStack) -> None:
     states = stack.wait_healthy()
 
     def parsed() -> bool | None:
-        for dag_id in (DAILY, SENSED):
+        for dag_id in (DAILY, SENSED, CONSUMER):
             response = stack.http.get(f"{stack.base_url}/api/v2/dags/{dag_id}", timeout=10)
             if response.status_code != 200:
                 return None
         return True
 
-    wait_for(f"the dag-processor to parse {DAILY} and {SENSED}", parsed, timeout=120)
+    wait_for(f"the dag-processor to parse {DAILY}, {SENSED} and {CONSUMER}", parsed, timeout=120)
     errors = stack.get("/api/v2/importErrors")
     if errors["total_entries"]:
         raise E2EFailure(f"DAG import errors: {json.dumps(errors['import_errors'])[:2000]}")
@@ -218,6 +221,7 @@ def _output(ctx: Context, kind: str, day: date) -> Path:
 
 def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
     """Step 4: unpause, backfill days of history, check every day against the emulator, rerun one day."""
+    stack.airflow("dags", "unpause", CONSUMER)  # before any event, so it runs for every landed window
     stack.airflow("dags", "unpause", DAILY)
     stack.airflow(
         "backfill",
@@ -255,6 +259,8 @@ def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
 
     target = _output(ctx, "uploaded_calls", RERUN_DAY)
     before, stat = target.read_bytes(), target.stat()
+    manifest = target.with_name(target.name + ".manifest.json")
+    manifest_before = json.loads(manifest.read_text(encoding="utf-8"))
     requested = datetime.now().astimezone()
     stack.airflow(
         "backfill",
@@ -287,7 +293,17 @@ def step_backfill(ctx: Context, stack: AirflowStack, api: UISEmulator) -> None:
         raise E2EFailure(f"the rerun of {RERUN_DAY} did not rewrite {target}")
     if target.read_bytes() != before:
         raise E2EFailure(f"the rerun of {RERUN_DAY} changed {target}")
-    ctx.note(f"rerun of {RERUN_DAY} with --reprocess-behavior completed: file rewritten, byte-identical")
+    manifest_after = json.loads(manifest.read_text(encoding="utf-8"))
+    if manifest_after["extracted_at"] == manifest_before["extracted_at"]:
+        raise E2EFailure(f"the rerun of {RERUN_DAY} did not rewrite {manifest}")
+    if {**manifest_after, "extracted_at": None} != {**manifest_before, "extracted_at": None}:
+        raise E2EFailure(f"the rerun of {RERUN_DAY} changed {manifest} beyond its extraction time")
+    if manifest_after["sha256"] != hashlib.sha256(before).hexdigest() or manifest_after["final"] is not True:
+        raise E2EFailure(f"{manifest} does not describe {target}: {manifest_after}")
+    ctx.note(
+        f"rerun of {RERUN_DAY} with --reprocess-behavior completed: file rewritten, byte-identical; its manifest "
+        "rewritten, equal but for extracted_at"
+    )
 
 
 OutputReader = Callable[[str, date], tuple[str, list[dict[str, Any]]]]
@@ -302,6 +318,12 @@ def local_outputs(ctx: Context) -> OutputReader:
         return str(path), read_rows(path)
 
     return read
+
+
+def step_consumer(ctx: Context, stack: AirflowStack) -> None:
+    """Step 4b: the asset-scheduled consumer ran once per window the daily DAG landed, and loaded that window."""
+    wait_idle(stack)  # every daily run (also the latest interval the scheduler started on unpause) has landed
+    ctx.note(check_consumer(stack, DAILY, ctx.workdir / "warehouse.sqlite"))
 
 
 def step_deferral(ctx: Context, stack: AirflowStack, api: UISEmulator, outputs: OutputReader | None = None) -> None:
@@ -355,7 +377,7 @@ def wait_idle(stack: AirflowStack) -> None:
     """Let the runs the scheduler made on unpause (latest interval) finish before stopping, so none is cut off."""
 
     def idle() -> bool | None:
-        runs = stack.dag_runs(DAILY) + stack.dag_runs(SENSED)
+        runs = stack.dag_runs(DAILY) + stack.dag_runs(SENSED) + stack.dag_runs(CONSUMER)
         return True if all(r["state"] in TERMINAL for r in runs) else None
 
     with contextlib.suppress(E2EFailure):
@@ -412,12 +434,16 @@ def main(argv: list[str] | None = None) -> int:
             home=workdir / "airflow-home",
             venv=venv,
             logs=workdir / "logs",
-            extra_env={"UIS_OUTPUT_ROOT": (workdir / "output").as_uri()},
+            extra_env={
+                "UIS_OUTPUT_ROOT": (workdir / "output").as_uri(),
+                "UIS_WAREHOUSE": str(workdir / "warehouse.sqlite"),
+            },
         )
         step_stack(ctx, stack)
         step_discovery(ctx, stack, version)
         step_ui(ctx, stack, api)
         step_backfill(ctx, stack, api)
+        step_consumer(ctx, stack)
         step_deferral(ctx, stack, api)
         wait_idle(stack)
         step_leaks(ctx, stack, api)

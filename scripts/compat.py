@@ -31,9 +31,13 @@ DIST_NAME = "airflow-provider-uis"
 VERSIONS = ("2.11.2", "3.0.6", "3.1.8", "3.2.2", "3.3.2")
 
 #: Tests run on every line: the hook (and test_connection), every operator, the sensor and trigger, the connection
-#: form, discovery, and the three example DAGs through dag.test() against the emulator.
+#: form, discovery, asset events and manifests, and the example DAGs (the asset consumer too) through dag.test()
+#: against the emulator.
 SUBSET = (
     "tests/test_connection_form.py",
+    "tests/test_asset_events.py",
+    "tests/test_lookback.py",
+    "tests/storage/test_manifest.py",
     "tests/hooks/test_uis.py",
     "tests/operators",
     "tests/sensors",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -59,12 +60,78 @@ def airflow_db(airflow_home: Path) -> Path:
 
 
 def dag_test(dag: Any, logical_date: pendulum.DateTime) -> Any:
-    """``dag.test()`` of the run at ``logical_date`` (Airflow 2 names the argument ``execution_date``)."""
-    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+    """``dag.test()`` of the run at ``logical_date`` (Airflow 2 names the argument ``execution_date``).
 
+    Before 3.3 ``dag.test()`` does not write this DAG object's assets to the metadata DB (2.11 and 3.0 write
+    nothing, 3.1 and 3.2 parse the DAGs folder once per DAG id, under whatever environment that first test had), so
+    a task with an asset outlet would fail as "inactive" or emit no event: the DAG is synced first, as a
+    deployment's DAG processor would have done.
+    """
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
+
+    if not AIRFLOW_V_3_3_PLUS and any(task.outlets or task.inlets for task in dag.tasks):
+        sync_dag_to_db(dag)
     if AIRFLOW_V_3_0_PLUS:
         return dag.test(logical_date=logical_date)
     return dag.test(execution_date=logical_date)
+
+
+def sync_dag_to_db(dag: Any) -> None:
+    """Write ``dag`` and its assets to the metadata DB as the DAG processor does (Airflow 2.11 to 3.2)."""
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS:
+        dag.sync_to_db()
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    DagBundlesManager().sync_bundles_to_db()
+    if not AIRFLOW_V_3_1_PLUS:
+        from airflow.models.dag import DAG as SchedulerDAG
+
+        scheduler_dag = SerializedDAG.deserialize_dag(SerializedDAG.serialize_dag(dag))
+        SchedulerDAG.bulk_write_to_db("dags-folder", None, [scheduler_dag])  # noqa: AIR311 (3.0: core DAG holds it)
+        return
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        update_dag_parsing_results_in_db(
+            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session
+        )
+
+
+def asset_events(uri: str) -> list[tuple[dict[str, Any], str | None]]:
+    """``(extra, partition_key)`` of every event of the asset ``uri`` in the metadata DB, oldest first (Airflow 2:
+    dataset events, which have no partition key)."""
+    from airflow.utils.session import create_session
+
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+    else:
+        from airflow.models.dataset import DatasetEvent as Event
+        from airflow.models.dataset import DatasetModel as Model
+    with create_session() as session:
+        model = session.query(Model).filter(Model.uri == uri).one_or_none()
+        if model is None:
+            return []
+        column = Event.asset_id if AIRFLOW_V_3_0_PLUS else Event.dataset_id
+        rows = session.query(Event).filter(column == model.id).order_by(Event.timestamp, Event.id).all()
+        return [(dict(row.extra or {}), getattr(row, "partition_key", None)) for row in rows]
+
+
+def load_dag_file(path: Path) -> Any:
+    """Import a DAG file afresh under a unique module name (it reads its environment when parsed)."""
+    spec = importlib.util.spec_from_file_location(f"{path.stem}_{uuid.uuid4().hex}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def conn_json(url: str, *, password: str = API_KEY, login: str | None = None, **extra: object) -> str:
@@ -132,6 +199,39 @@ def start_upload_emulator(
     monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone=str(day.timezone_name)))
     monkeypatch.setenv("AIRFLOW_CONN_UIS_LOGIN", conn_json(emulator.url, login=LOGIN, password=PASSWORD))
     return emulator
+
+
+UPLOAD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def make_upload_calls(
+    api: UISEmulator, n: int, *, prefix: str, urls: list[str] | None = None, timezone: str = "Europe/Moscow"
+) -> list[dict[str, Any]]:
+    """``n`` valid ``upload.calls`` items ending two minutes before the emulator's now; ``urls`` gives the recording
+    URL of the first ones (the rest are fine)."""
+    now = pendulum.from_timestamp(api.clock.time(), tz=timezone)
+    urls = urls or []
+    return [
+        {
+            "ext_id": f"{prefix}-{i:03d}",
+            "is_lost": False,
+            "calling_phone_number": "74951234567",
+            "called_phone_number": "79161234567",
+            "start_time": now.subtract(minutes=10).strftime(UPLOAD_TIME_FORMAT),
+            "finish_time": now.subtract(minutes=8).strftime(UPLOAD_TIME_FORMAT),
+            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
+        }
+        for i in range(n)
+    ]
+
+
+def upload_calls(calls: list[dict[str, Any]], request_id: str | None = None, conn_id: str = "uis_default") -> list[str]:
+    """Send ``calls`` with ``upload.calls`` through a real hook; returns their ext_ids."""
+    from uis_provider.hooks.uis import UISHook
+
+    with UISHook(conn_id) as hook:
+        hook.call("upload.calls", {"calls": calls}, request_id=request_id)
+    return [c["ext_id"] for c in calls]
 
 
 @pytest.fixture

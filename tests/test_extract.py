@@ -481,3 +481,81 @@ def test_a_run_killed_mid_write_leaves_the_old_output_and_no_partial_file(
         )
     assert [p.name for p in target.parent.iterdir()] == ["part-0.jsonl"]
     assert result.records == len(read_jsonl(target)) == 2000
+
+
+# -- what the result says of the written object: size, sha256, columns; the per-pass record observer -------------
+
+
+@pytest.mark.parametrize(("name", "fmt", "compression"), [("d.jsonl", "jsonl", None), ("d.csv.gz", "csv", "gzip")])
+def test_result_states_the_size_and_sha256_of_the_object_as_written(
+    hook: UISHook, tmp_path: Path, name: str, fmt: str, compression: str | None
+) -> None:
+    import hashlib
+
+    query = ReportQuery.build("get.uploaded_calls", page_size=100)
+    window = Window.build("2026-01-05", "2026-01-08", TZ)
+    result = extract_window(hook, window, query, tmp_path / name, file_format=fmt, compression=compression)
+    body = (tmp_path / name).read_bytes()
+    assert (result.bytes, result.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert result.records > 100  # several pages, so the sink saw several writes
+
+
+def test_result_columns_are_the_kinds_the_writer_was_given(hook: UISHook, tmp_path: Path) -> None:
+    pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
+    query = ReportQuery.build("get.uploaded_calls", fields=["ext_id", "talk_duration", "tags", "comment"])
+    result = extract_window(
+        hook,
+        Window.build("2026-01-05", "2026-01-06", TZ),
+        query,
+        tmp_path / "d.parquet",
+        file_format="parquet",
+        column_kinds={"comment": "json"},
+    )
+    assert result.columns == (("ext_id", "string"), ("talk_duration", "int64"), ("tags", "json"), ("comment", "json"))
+    schema = pyarrow_parquet.read_schema(tmp_path / "d.parquet")
+    assert [(f.name, str(f.type)) for f in schema] == [
+        ("ext_id", "string"),
+        ("talk_duration", "int64"),
+        ("tags", "string"),
+        ("comment", "string"),
+    ]
+
+
+def test_observer_sees_each_pass_afresh(uis_conn: str, emulator: UISEmulator, tmp_path: Path) -> None:
+    span = ("2026-01-15", "2026-01-18")
+    seen: list[list[str]] = []
+
+    def observer() -> Any:
+        seen.append([])
+        return lambda record: seen[-1].append(record["ext_id"])
+
+    with ChangingDataHook(emulator, span, passes=1) as hook:
+        result = extract_window(
+            hook,
+            Window.build(*span, TZ),
+            ReportQuery.build("get.uploaded_calls", page_size=60),
+            tmp_path / "c.jsonl",
+            observer=observer,
+        )
+    assert result.attempts == 2
+    assert len(seen) == 2
+    assert seen[-1] == [r["ext_id"] for r in read_jsonl(tmp_path / "c.jsonl")]
+
+
+def test_observer_raising_aborts_the_write_and_keeps_the_previous_output(hook: UISHook, tmp_path: Path) -> None:
+    target = tmp_path / "old.jsonl"
+    target.write_bytes(b'{"previous": true}\n')
+
+    def refuse(record: Any) -> None:
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        extract_window(
+            hook,
+            Window.build("2026-01-05", "2026-01-06", TZ),
+            ReportQuery.build("get.uploaded_calls"),
+            target,
+            observer=lambda: refuse,
+        )
+    assert target.read_bytes() == b'{"previous": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["old.jsonl"]

@@ -35,6 +35,7 @@ from uis_provider.protocol.progress import ProgressMeter
 from uis_provider.protocol.time_pages import OnePagePerPart, SortedByTime
 from uis_provider.protocol.windows import API_TIME, Window, split_part
 from uis_provider.storage.atomic import atomic_output, to_storage_path
+from uis_provider.storage.digest import DigestWriter
 from uis_provider.storage.formats import open_record_writer, validate_output_options
 
 if TYPE_CHECKING:
@@ -378,13 +379,20 @@ def _membership(part: Window) -> Callable[[Any], bool]:
 
 @dataclass(frozen=True)
 class ExtractResult:
-    """The outcome of landing one window: where, how many records, which parts, and how many attempts it took."""
+    """The outcome of landing one window: where, how many records, which parts, and how many attempts it took.
+
+    ``bytes`` and ``sha256`` describe the object as written; ``columns`` are ``(name, kind)`` pairs as the record
+    writer was given them (the Parquet kind of each column, ``string`` when none is set).
+    """
 
     path: ObjectStoragePath
     records: int
     parts: tuple[Window, ...]
     attempts: int
     dropped: int
+    bytes: int = 0
+    sha256: str = ""
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 def extract_window(
@@ -398,12 +406,15 @@ def extract_window(
     compression: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     column_kinds: Mapping[str, str] | None = None,
+    observer: Callable[[], Callable[[Mapping[str, Any]], None]] | None = None,
 ) -> ExtractResult:
     """Write every record of ``window`` to ``output_path`` atomically; the previous output survives any failure.
 
     When ``total_items`` moves while the window is paged, the whole window is read again into a fresh temporary
     output (up to ``max_attempts`` passes), so the result never holds a duplicate or a gap. Parquet column kinds are
-    the method's (``ReportMethod.column_kinds``), overridden by ``column_kinds``.
+    the method's (``ReportMethod.column_kinds``), overridden by ``column_kinds``. ``observer`` makes a fresh
+    callback for each pass, which sees every record written in it; an exception it raises aborts the pass and
+    leaves the previous output in place.
     """
     path = checked_output(output_path, output_conn_id, file_format, compression)
     kinds = {**dict(query.method.column_kinds), **(column_kinds or {})}
@@ -411,12 +422,16 @@ def extract_window(
     attempt = 1
     while True:
         progress = ExtractProgress()
+        observe = observer() if observer is not None else None
         try:
             with (
                 atomic_output(path) as binary_file,
-                open_record_writer(binary_file, file_format, query.columns, compression, column_kinds=kinds) as writer,
+                DigestWriter(binary_file) as sink,
+                open_record_writer(sink.stream, file_format, query.columns, compression, column_kinds=kinds) as writer,
             ):
                 for record in iter_window_records(hook, window, query, progress):
+                    if observe is not None:
+                        observe(record)
                     writer.write(record)
         except UISDataChangedError as exc:
             if attempt >= attempts:
@@ -437,7 +452,10 @@ def extract_window(
             continue
         stats = hook.session.stats
         log.info("%s", progress.meter.summary(stats.budget_waited, stats.refusals))
-        return ExtractResult(path, progress.records, tuple(progress.parts), attempt, progress.dropped)
+        columns = tuple((name, kinds.get(name, "string")) for name in query.columns)
+        return ExtractResult(
+            path, progress.records, tuple(progress.parts), attempt, progress.dropped, sink.bytes, sink.sha256, columns
+        )
 
 
 def checked_output(

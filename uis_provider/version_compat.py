@@ -2,7 +2,7 @@
 
 Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked
 against common-compat 1.23.0): the async secret masker, ``has_fs`` on 3.0, an ``ObjectStoragePath``'s connection,
-the hook-lineage plugin check, the data-interval cron timetable (the example DAGs' schedule) and the version flags
+the hook-lineage plugin check, asset references (Airflow 3), the data-interval cron timetable (the example DAGs' schedule) and the version flags
 that decide where the connection form comes from. Like the Apache providers' ``version_compat.py``: one module,
 no import ladders elsewhere.
 """
@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, AIRFLOW_V_3_2_PLUS
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+)
 
 if AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import CronDataIntervalTimetable
@@ -23,8 +28,10 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "CronDataIntervalTimetable",
     "amask_secret",
+    "asset_ref_types",
     "has_fs",
     "hook_lineage_is_read",
     "storage_conn_id",
@@ -82,3 +89,12 @@ def hook_lineage_is_read() -> bool:
 
     core_plugins_manager.initialize_hook_lineage_readers_plugins()  # type: ignore[attr-defined]
     return bool(core_plugins_manager.hook_lineage_reader_classes)  # type: ignore[attr-defined]
+
+
+def asset_ref_types() -> tuple[type, ...]:
+    """The classes of ``Asset.ref(name=...)`` / ``Asset.ref(uri=...)`` outlets: Airflow 3 only (2.11 has none)."""
+    if not AIRFLOW_V_3_0_PLUS:
+        return ()
+    from airflow.sdk.definitions.asset import AssetRef
+
+    return (AssetRef,)

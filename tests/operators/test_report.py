@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import importlib.util
 import io
 import json
@@ -73,12 +74,17 @@ def test_calls_report_lands_through_the_general_operator(uis_conn: str, emulator
     assert got == [{c: r[c] for c in CALLS_REPORT.columns} for r in by_time(rows)]
     assert any(r["source"] == "upload_calls" for r in got)
     assert all(list(r) == list(CALLS_REPORT.columns) for r in got)
+    body = (tmp_path / "calls.jsonl").read_bytes()
     assert result == {
         "path": f"file://{tmp_path}/calls.jsonl",
         "records": len(rows),
         "date_from": "2026-01-06T00:00:00+03:00",
         "date_till": "2026-01-09T00:00:00+03:00",
         "api_calls": emulator.count(),
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "manifest": f"file://{tmp_path}/calls.jsonl.manifest.json",
+        "final": True,
     }
     assert emulator.count("get.calls_report") == 1
     assert emulator.count("get.account") == 1
@@ -148,7 +154,10 @@ def test_xcom_is_json_and_holds_no_secret(uis_conn: str, emulator: UISEmulator, 
     result = uploaded_calls(tmp_path).execute(interval(4))
     text = json.dumps(result)
     assert API_KEY not in text
-    assert set(result) == {"path", "records", "date_from", "date_till", "api_calls"}
+    assert set(result) == {
+        *("path", "records", "date_from", "date_till", "api_calls"),
+        *("bytes", "sha256", "manifest", "final", "pending"),
+    }
     assert result["records"] == len(emulator.records("2026-01-04", "2026-01-05")) > 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,12 @@ def test_window_lands_on_s3_identical_to_the_local_file(
     assert body == (tmp_path / "part").read_bytes()
     assert remote["records"] == local["records"] == len(emulator.records("2026-01-04", "2026-01-05")) > 25
     assert remote["path"] == f"s3://{bucket}/{key}"
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key, key + ".manifest.json"]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key + ".manifest.json")["Body"].read())
+    assert (manifest["uri"], manifest["rows"]) == (f"s3://{bucket}/{key}", remote["records"])
+    assert (manifest["bytes"], manifest["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+    assert remote["manifest"] == f"s3://{bucket}/{key}.manifest.json"
+    assert S3_CONN_ID not in json.dumps(manifest)
 
 
 def test_failed_run_leaves_the_previous_object(uis_conn: str, emulator: UISEmulator, s3: Any, bucket: str) -> None:

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
+from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 
+from tests.conftest import make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.operators.report import UISReportToStorageOperator
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.protocol.methods import UPLOADED_CALLS
+from uis_provider.protocol.retry import RetryPolicy
+from uis_provider.settling import StatusTally, UISPendingRecordsError
 from uis_provider.testing import UISEmulator
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
 TZ = "Europe/Moscow"
 
@@ -26,7 +36,7 @@ def day(number: int) -> dict[str, Any]:
 
 def test_is_a_thin_specialisation_of_the_report_operator() -> None:
     assert issubclass(UISUploadedCallsToStorageOperator, UISReportToStorageOperator)
-    assert "execute" not in UISUploadedCallsToStorageOperator.__dict__
+    assert "execute" not in UISUploadedCallsToStorageOperator.__dict__, "it lands through the base class's execute"
     assert set(UISReportToStorageOperator.template_fields) < set(UISUploadedCallsToStorageOperator.template_fields)
     assert "report_id" in UISUploadedCallsToStorageOperator.template_fields
     op = UISUploadedCallsToStorageOperator(task_id="t", output_path="/tmp/never-written.jsonl")
@@ -119,3 +129,146 @@ def test_explicit_equal_dates_say_the_window_is_empty(uis_conn: str, emulator: U
     assert "schedule" not in str(caught.value)
     assert "cron" not in str(caught.value).lower()
     assert emulator.count() == 0
+
+
+# -- on_pending: uploads of the window still new / in_process -------------------------------------------------------
+
+FUTURE = pendulum.datetime(2027, 3, 1, tz=TZ)
+FAST = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_max=0.05, limit_margin=0.05)
+
+
+@pytest.fixture
+def uploads(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
+    """An emulator whose clock reads noon of ``FUTURE``, with three calls just uploaded (new for 10 min, settled
+    after 20)."""
+    api = start_upload_emulator(monkeypatch, FUTURE, seed=5)
+    try:
+        upload_calls(make_upload_calls(api, 3, prefix="pend", timezone=TZ))
+        api.reset_log()
+        yield api
+    finally:
+        api.stop()
+
+
+def future_day() -> dict[str, Any]:
+    return {"data_interval_start": FUTURE, "data_interval_end": FUTURE.add(days=1)}
+
+
+def manifest_of(path: Path) -> dict[str, Any]:
+    return json.loads(path.with_name(path.name + ".manifest.json").read_text(encoding="utf-8"))
+
+
+def pending_op(tmp_path: Path, **kwargs: Any) -> UISUploadedCallsToStorageOperator:
+    return UISUploadedCallsToStorageOperator(
+        task_id="t", output_path=str(tmp_path / "day.jsonl"), api_retry_policy=FAST, **kwargs
+    )
+
+
+def test_land_lands_pending_records_and_the_manifest_says_not_final(uploads: UISEmulator, tmp_path: Path) -> None:
+    result = pending_op(tmp_path).execute(future_day())
+    manifest = manifest_of(tmp_path / "day.jsonl")
+    assert (manifest["statuses"], manifest["pending"], manifest["final"]) == ({"new": 3}, 3, False)
+    assert (result["pending"], result["final"]) == (3, False)
+    assert [r["status"] for r in read_jsonl(tmp_path / "day.jsonl")] == ["new"] * 3
+
+
+def test_fail_refuses_before_writing_while_records_are_pending_then_lands_once_settled(
+    uploads: UISEmulator, tmp_path: Path
+) -> None:
+    with pytest.raises(UISPendingRecordsError, match=r"3 uploads in .* have a status in \['new', 'in_process'\]"):
+        pending_op(tmp_path, on_pending="fail").execute(future_day())
+    assert list(tmp_path.iterdir()) == []
+    assert uploads.count("get.uploaded_calls") == 1, "one cheap count, no page read"
+    uploads.clock.advance(1300)
+    result = pending_op(tmp_path, on_pending="fail").execute(future_day())
+    assert (result["pending"], result["final"]) == (0, True)
+    assert manifest_of(tmp_path / "day.jsonl")["statuses"] == {"processed": 3}
+
+
+def test_wait_lands_only_settled_statuses(uploads: UISEmulator, tmp_path: Path) -> None:
+    settle = threading.Timer(0.3, uploads.clock.advance, args=(1300,))
+    settle.start()
+    result = pending_op(tmp_path, on_pending="wait", pending_poll_interval=0.05, pending_timeout=60).execute(
+        future_day()
+    )
+    settle.join()
+    assert (result["pending"], result["final"]) == (0, True)
+    assert {r["status"] for r in read_jsonl(tmp_path / "day.jsonl")} == {"processed"}
+    probes = [r for r in uploads.requests if r["method"] == "get.uploaded_calls" and r["params"]["limit"] == 1]
+    assert len(probes) >= 2
+    assert all(p["params"]["fields"] == ["status", "error_code", "upload_time"] for p in probes)
+
+
+def test_wait_lands_anyway_at_pending_timeout_and_says_so(
+    uploads: UISEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    op = pending_op(tmp_path, on_pending="wait", pending_poll_interval=0.05, pending_timeout=0.2)
+    with caplog.at_level(logging.WARNING):
+        result = op.execute(future_day())
+    assert (result["pending"], result["final"]) == (3, False)
+    # the task logger is stdlib logging on Airflow 2, structlog to stdout on 3
+    assert "still pending after pending_timeout=0.2 s" in caplog.text + capsys.readouterr().out
+    assert manifest_of(tmp_path / "day.jsonl")["final"] is False
+
+
+def test_deferrable_wait_defers_with_a_deadline_then_lands_on_the_event(uploads: UISEmulator, tmp_path: Path) -> None:
+    op = pending_op(tmp_path, on_pending="wait", deferrable=True, pending_poll_interval=30, pending_timeout=600)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(future_day())
+    assert list(tmp_path.iterdir()) == []
+    assert uploads.open_sessions == 0
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, UISUploadedCallsTrigger)
+    assert (trigger.summarize, trigger.poll_interval) == (False, 30)
+    assert before + 600 <= trigger.deadline <= time.time() + 600
+    assert deferred.value.timeout.total_seconds() > 600
+    assert deferred.value.method_name == "execute_complete"
+
+    uploads.clock.advance(1300)
+    result = op.execute_complete(future_day(), {"status": "success", "summary": None})
+    assert (result["records"], result["pending"], result["final"]) == (3, 0, True)
+
+
+def test_deferrable_wait_lands_not_final_on_a_timeout_event_and_fails_on_an_error_event(
+    uploads: UISEmulator, tmp_path: Path
+) -> None:
+    op = pending_op(tmp_path, on_pending="wait", deferrable=True)
+    result = op.execute_complete(future_day(), {"status": "timeout", "pending": 3, "message": "3 pending"})
+    assert (result["pending"], result["final"]) == (3, False)
+    with pytest.raises(AirflowException, match="access_token is invalid"):
+        op.execute_complete(future_day(), {"status": "error", "message": "access_token is invalid"})
+
+
+def test_status_tally_refuses_a_pending_record_mid_write() -> None:
+    tally = StatusTally(refuse_pending=True)
+    count = tally.start_pass()
+    count({"status": "processed"})
+    with pytest.raises(UISPendingRecordsError, match="'in_process'"):
+        count({"status": "in_process"})
+    assert tally.start_pass() is not count
+    assert tally.statuses == {}
+
+
+def test_without_the_status_column_pending_and_final_are_unknown(uploads: UISEmulator, tmp_path: Path) -> None:
+    result = pending_op(tmp_path, fields=["ext_id", "upload_time"]).execute(future_day())
+    manifest = manifest_of(tmp_path / "day.jsonl")
+    assert (manifest["statuses"], manifest["pending"], manifest["final"]) == (None, None, None)
+    assert result["final"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"on_pending": "skip"}, "on_pending must be one of 'land', 'wait', 'fail'"),
+        ({"pending_timeout": 0}, "pending_timeout must be a number of seconds > 0"),
+        ({"pending_poll_interval": "soon"}, "pending_poll_interval must be a number of seconds > 0"),
+    ],
+)
+def test_bad_pending_options_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(UISConfigurationError, match=re.escape(needle)):
+        UISUploadedCallsToStorageOperator(task_id="t", output_path="/tmp/never.jsonl", **kwargs)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -20,6 +20,7 @@ import pendulum
 import pytest
 from airflow.triggers.base import TriggerEvent
 
+from tests.conftest import make_upload_calls, upload_calls
 from uis_provider.exceptions import UISRateLimitError
 from uis_provider.extract import ExtractResult, ReportQuery, extract_window
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
@@ -260,22 +261,8 @@ def future_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
 
 def upload(api: UISEmulator, n: int, *, broken: int = 0) -> list[str]:
     """Upload ``n`` calls now; the first ``broken`` have a recording that cannot be downloaded."""
-    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
-    calls = [
-        {
-            "ext_id": f"rel-{i:03d}",
-            "is_lost": False,
-            "calling_phone_number": "74951234567",
-            "called_phone_number": "79161234567",
-            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
-            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
-            "mp3_records": [{"record_url": f"https://records.example/{'missing' if i < broken else 'ok'}/{i}.mp3"}],
-        }
-        for i in range(n)
-    ]
-    with UISHook("uis_default") as hook:
-        hook.call("upload.calls", {"calls": calls})
-    return [c["ext_id"] for c in calls]
+    missing = [f"https://records.example/missing/{i}.mp3" for i in range(broken)]
+    return upload_calls(make_upload_calls(api, n, prefix="rel", urls=missing, timezone=TZ))
 
 
 def served_probes(api: UISEmulator) -> int:

@@ -123,7 +123,9 @@ def test_killed_task_keeps_the_local_file_and_its_retry_lands_the_window(
 
     api.latency = 0.0
     result = retry(str(target), None)
-    assert [p.name for p in target.parent.iterdir()] == ["part-0.jsonl"], "the retry did not clear the dead temp"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["part-0.jsonl", "part-0.jsonl.manifest.json"], (
+        "the retry did not clear the dead temp"
+    )
     assert records_of(target.read_bytes()) == truth(api)
     assert result["records"] == 2000
 

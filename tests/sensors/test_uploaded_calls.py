@@ -17,9 +17,8 @@ import pendulum
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
 
-from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
+from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.exceptions import UISConfigurationError, UISError
-from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import ZERO_WINDOW_HINT
 from uis_provider.sensors.uploaded_calls import UISUploadedCallsSensor
@@ -53,27 +52,12 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
 
 
 def make_calls(api: UISEmulator, n: int, *, prefix: str, urls: list[str] | None = None) -> list[dict[str, Any]]:
-    """``n`` valid ``upload.calls`` items; ``urls`` gives the recording URL of the first ones (the rest are fine)."""
-    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
-    urls = urls or []
-    return [
-        {
-            "ext_id": f"{prefix}-{i:03d}",
-            "is_lost": False,
-            "calling_phone_number": "74951234567",
-            "called_phone_number": "79161234567",
-            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
-            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
-            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
-        }
-        for i in range(n)
-    ]
+    """``n`` valid ``upload.calls`` items (see ``tests.conftest.make_upload_calls``)."""
+    return make_upload_calls(api, n, prefix=prefix, urls=urls, timezone=TZ)
 
 
 def upload(api: UISEmulator, calls: list[dict[str, Any]], request_id: str | None = None) -> list[str]:
-    with UISHook("uis_default") as hook:
-        hook.call("upload.calls", {"calls": calls}, request_id=request_id)
-    return [c["ext_id"] for c in calls]
+    return upload_calls(calls, request_id)
 
 
 def sensor(**kwargs: Any) -> UISUploadedCallsSensor:

@@ -19,8 +19,7 @@ import pendulum
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from tests.conftest import API_KEY, PASSWORD, start_upload_emulator
-from uis_provider.hooks.uis import UISHook
+from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.upload_status import UploadSelection
@@ -56,23 +55,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[UISEmulator]:
 
 def upload(api: UISEmulator, n: int, *, urls: list[str] | None = None) -> list[str]:
     """Upload ``n`` calls now; ``urls`` gives the recording URL of the first ones."""
-    now = pendulum.from_timestamp(api.clock.time(), tz=TZ)
-    urls = urls or []
-    calls = [
-        {
-            "ext_id": f"trg-{now.int_timestamp}-{i}",
-            "is_lost": False,
-            "calling_phone_number": "74951234567",
-            "called_phone_number": "79161234567",
-            "start_time": now.subtract(minutes=10).strftime(API_FORMAT),
-            "finish_time": now.subtract(minutes=8).strftime(API_FORMAT),
-            "mp3_records": [{"record_url": urls[i] if i < len(urls) else "https://records.example/ok.mp3"}],
-        }
-        for i in range(n)
-    ]
-    with UISHook("uis_default") as hook:
-        hook.call("upload.calls", {"calls": calls})
-    return [c["ext_id"] for c in calls]
+    prefix = f"trg-{int(api.clock.time())}"
+    return upload_calls(make_upload_calls(api, n, prefix=prefix, urls=urls, timezone=TZ))
 
 
 def trigger(**kwargs: Any) -> UISUploadedCallsTrigger:
@@ -286,3 +270,36 @@ def test_async_hook_calls_through_the_session_and_masks_every_secret(api: UISEmu
     assert redact(f"token={token} password={PASSWORD}") == "token=*** password=***"
     assert api.count("logout.user") == 1
     assert api.open_sessions == 0
+
+
+def test_deadline_ends_the_wait_with_one_timeout_event_naming_what_is_pending(api: UISEmulator) -> None:
+    upload(api, 3)
+    started = time.time()
+    events = all_events(trigger(poll_interval=0.05, deadline=started + 0.3, summarize=False))
+    assert [event.payload["status"] for event in events] == ["timeout"]
+    assert events[0].payload["pending"] == 3
+    assert "stopped waiting at the deadline" in events[0].payload["message"]
+    assert 0.3 <= time.time() - started < 10
+    assert api.open_sessions == 0
+
+
+def test_without_summary_a_settled_window_costs_one_call_per_poll(api: UISEmulator) -> None:
+    upload(api, 2)
+    finisher = after_probes(api, 2, lambda: api.clock.advance(1300))
+    api.reset_log()
+    events = all_events(trigger(summarize=False, deadline=time.time() + 60))
+    finisher.join()
+    assert [event.payload for event in events] == [{"status": "success", "summary": None}]
+    listing = [r for r in api.requests if r["method"] == "get.uploaded_calls"]
+    assert listing
+    assert all(r["params"]["limit"] == 1 for r in listing), "no summary pass when nothing is pending"
+
+
+def test_deadline_and_summary_flag_survive_serialization(api: UISEmulator) -> None:
+    selection = UploadSelection(window=Window.build(DAY, END, TZ), summarize=False)
+    original = UISUploadedCallsTrigger.for_selection(
+        selection, uis_conn_id="uis_default", poll_interval=5, deadline=1e9
+    )
+    _, kwargs = original.serialize()
+    assert (kwargs["summarize"], kwargs["deadline"]) == (False, 1e9)
+    assert UISUploadedCallsTrigger(**kwargs).selection() == selection

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from uis_provider.asset_events import check_partition_assets
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.extract import (
     DEFAULT_MAX_ATTEMPTS,
@@ -26,6 +27,7 @@ from uis_provider.extract import (
     resolve_method,
 )
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook, validate_prefetch_pages
+from uis_provider.landed import Landed, publish_window
 from uis_provider.protocol import paging
 from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, BudgetDeadline, budget_timeout_seconds
 from uis_provider.protocol.methods import ReportMethod
@@ -38,12 +40,28 @@ from uis_provider.storage.formats import validate_column_kinds
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
+    from uis_provider.extract import ExtractResult
+    from uis_provider.settling import StatusTally
+
 NO_INTERVAL_MESSAGE = no_interval_message("to extract")
 
 
 def output_uri(path: ObjectStoragePath) -> str:
     """The written object's URI without a connection id: ``file:///abs/path`` or ``scheme://bucket/key``."""
     return storage_uri(path)
+
+
+def landed_summary(landed: Landed) -> dict[str, Any]:
+    """The XCom keys a landed window adds: its size and sha256, where its manifest is, whether it is final."""
+    summary = {
+        "bytes": landed.manifest["bytes"],
+        "sha256": landed.manifest["sha256"],
+        "manifest": landed.manifest_uri,
+        "final": landed.manifest["final"],
+    }
+    if "pending" in landed.extra:
+        summary["pending"] = landed.extra["pending"]
+    return summary
 
 
 def lineage_names(endpoint: str, method: str, output: ObjectStoragePath) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -82,7 +100,15 @@ class UISReportToStorageOperator(BaseOperator):
     :param budget_timeout: how long the task may wait in all for the minute point budget it shares with other
         tasks on the account (seconds or a ``timedelta``; default 6 hours, never past ``execution_timeout``). A
         per-minute refusal is waited out, not retried; the daily budget running out fails at once.
+    :param partition_assets: give each asset event of the task's ``Asset`` outlets the window as its partition key
+        (its start on the account's wall clock, ``2026-01-04T00:00:00``), for consumers scheduled with
+        ``PartitionedAssetTimetable``. Airflow 3.3+ only; plain ``schedule=[asset]`` consumers do not run on
+        partitioned events, so it is off by default.
     :param uis_conn_id: the Airflow connection of type ``uis``.
+
+    Beside the data object the operator writes ``<output_path>.manifest.json`` (rows, bytes, sha256, columns and
+    types, the window, the method and its parameters, ``final``), and every ``Asset`` among ``outlets`` gets an
+    event whose ``extra`` repeats it (see :mod:`uis_provider.asset_events`).
     """
 
     template_fields: Sequence[str] = (
@@ -120,6 +146,7 @@ class UISReportToStorageOperator(BaseOperator):
         api_retry_policy: RetryPolicy | None = None,
         prefetch_pages: int = DEFAULT_PREFETCH_PAGES,
         budget_timeout: float | timedelta = DEFAULT_BUDGET_TIMEOUT,
+        partition_assets: bool = False,
         uis_conn_id: str = UISHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -143,6 +170,7 @@ class UISReportToStorageOperator(BaseOperator):
         self.api_retry_policy = api_retry_policy
         self.prefetch_pages = prefetch_pages
         self.budget_timeout = budget_timeout
+        self.partition_assets = partition_assets
         self.uis_conn_id = uis_conn_id
         self._lineage: tuple[str, str, ObjectStoragePath] | None = None
         self._check_static_options()
@@ -156,6 +184,7 @@ class UISReportToStorageOperator(BaseOperator):
         positive_int(self.max_attempts, "max_attempts", "passes over a window whose data moves")
         validate_prefetch_pages(self.prefetch_pages)
         budget_timeout_seconds(self.budget_timeout)
+        check_partition_assets(self.partition_assets)
         if self.column_kinds is not None:
             try:
                 validate_column_kinds(self.column_kinds)
@@ -201,7 +230,8 @@ class UISReportToStorageOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Extract the window and return ``{path, records, date_from, date_till, api_calls}``."""
+        """Extract the window, write its manifest, fill the asset events and return ``{path, records, date_from,
+        date_till, api_calls, bytes, sha256, manifest, final}`` (plus ``pending`` for uploaded calls)."""
         start, end = self.window_bounds(context)
         query = self.build_query()
         path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
@@ -214,6 +244,8 @@ class UISReportToStorageOperator(BaseOperator):
         ) as hook:
             stats = hook.session.stats
             window = Window.build(start, end, hook.get_timezone())
+            self.before_landing(hook, window, query)
+            tally = self.status_tally()
             self.log.info(
                 "Extracting %s for [%s, %s) %s into %s",
                 query.method.name,
@@ -231,6 +263,7 @@ class UISReportToStorageOperator(BaseOperator):
                 compression=self.compression,
                 max_attempts=self.max_attempts,
                 column_kinds=self.column_kinds,
+                observer=tally.start_pass if tally is not None else None,
             )
             api_calls = stats.calls + stats.logins
             self.log.info(
@@ -246,13 +279,46 @@ class UISReportToStorageOperator(BaseOperator):
                 result.dropped,
             )
             self._lineage = (hook.settings.endpoint, query.method.name, result.path)
+        landed = self.publish(context, window, query, result, tally)
         return {
             "path": output_uri(result.path),
             "records": result.records,
             "date_from": window.start.isoformat(),
             "date_till": window.end.isoformat(),
             "api_calls": api_calls,
+            **landed_summary(landed),
         }
+
+    def before_landing(self, hook: UISHook, window: Window, query: ReportQuery) -> None:
+        """Called once the window is known, before anything is read or written (the uploaded-calls extract waits
+        here for statuses to settle, or fails); nothing by default."""
+
+    def status_tally(self) -> StatusTally | None:
+        """What counts the statuses of the written records (uploaded calls only); ``None`` by default."""
+        return None
+
+    def publish(
+        self, context: Context, window: Window, query: ReportQuery, result: ExtractResult, tally: StatusTally | None
+    ) -> Landed:
+        """Write the window's manifest beside the data object, then give the task's asset outlets its event."""
+        counted = tally is not None and "status" in query.columns
+        landed = publish_window(
+            result,
+            window=window,
+            method=query.method.name,
+            params=query.request_params(window),
+            file_format=self.file_format,
+            compression=self.compression,
+            statuses=tally.statuses if tally is not None and counted else None,
+            pending=tally.pending if tally is not None and counted else None,
+            outlet_events=context.get("outlet_events"),
+            outlets=self.outlets or (),
+            partition=self.partition_assets,
+        )
+        self.log.info("Wrote the manifest %s (final: %s)", landed.manifest_uri, landed.manifest["final"])
+        for event in landed.events:
+            self.log.info("Asset event: %s", event)
+        return landed
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the API method as input, the written object as output (OpenLineage stays optional)."""

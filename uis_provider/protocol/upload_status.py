@@ -126,6 +126,9 @@ class UploadSelection:
     fail_on_error: bool = False
     user_id: int | None = None
     page_size: int = paging.DEFAULT_PAGE_SIZE
+    #: False when only "is anything pending" matters (an extract waiting to land): a probe counting none ends the
+    #: wait without the summary pass, so every check costs one call.
+    summarize: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pending_statuses", validate_pending_statuses(self.pending_statuses))
@@ -177,6 +180,7 @@ class UploadSelection:
             "fail_on_error": self.fail_on_error,
             "user_id": self.user_id,
             "page_size": self.page_size,
+            "summarize": self.summarize,
         }
 
     @classmethod
@@ -191,6 +195,7 @@ class UploadSelection:
         fail_on_error: bool = False,
         user_id: int | None = None,
         page_size: int = paging.DEFAULT_PAGE_SIZE,
+        summarize: bool = True,
     ) -> UploadSelection:
         """Rebuild a selection from :meth:`to_kwargs` output."""
         return cls(
@@ -200,6 +205,7 @@ class UploadSelection:
             fail_on_error=fail_on_error,
             user_id=user_id,
             page_size=page_size,
+            summarize=summarize,
         )
 
     def describe(self) -> str:
@@ -336,10 +342,13 @@ def poke_flow(session: UISSession, selection: UploadSelection) -> OutcomeFlow:
     """One poke: the probe call, plus the summary pass when the uploads may be finished (or have failed).
 
     Returns ``{"state": "pending", "pending", "message"}``, ``{"state": "done", "summary"}`` or
-    ``{"state": "failed", "summary", "message"}`` — JSON-able, so the trigger can put it into its event.
+    ``{"state": "failed", "summary", "message"}`` — JSON-able, so the trigger can put it into its event. A selection
+    with ``summarize=False`` whose probe counts nothing is done at once, with ``summary`` ``None``.
     """
     probe = yield from session.call(METHOD, selection.probe_params())
     count = total_items(probe)
+    if not count and not selection.summarize:
+        return {"state": "done", "summary": None}
     rows = result_records(probe)
     first = rows[0] if count and rows else {}
     if selection.window.contains(first.get("upload_time")) and first.get("status") != "error":

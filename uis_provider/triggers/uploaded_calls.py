@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +25,8 @@ class UISUploadedCallsTrigger(BaseTrigger):
     an expired session through the shared session flow, and yields exactly one event: ``{"status": "success",
     "summary"}``, ``{"status": "failure", "message", "summary"}`` (errors with ``fail_on_error``) or
     ``{"status": "error", "message", "mnemonic"}`` (the API's message). It logs out and closes its HTTP client
-    whenever it ends, also when cancelled.
+    whenever it ends, also when cancelled. With a ``deadline`` it stops looking then and yields ``{"status":
+    "timeout", "pending", "message"}`` instead of waiting on (the extract's ``on_pending="wait"`` lands anyway).
 
     :param uis_conn_id: the Airflow connection of type ``uis``.
     :param date_from: window start on ``upload_time`` (ISO 8601 with offset, as the sensor resolved it).
@@ -37,6 +39,9 @@ class UISUploadedCallsTrigger(BaseTrigger):
     :param page_size: rows per call of the summary pass.
     :param poll_interval: seconds between polls, and before the first one (the sensor has just poked).
     :param retry_policy: fields of :class:`~uis_provider.protocol.retry.RetryPolicy` (default policy when ``None``).
+    :param summarize: False skips the summary pass when nothing is pending (its success event then has no
+        summary): one call per poll.
+    :param deadline: Unix time after which the trigger gives up waiting and fires a ``timeout`` event.
     """
 
     def __init__(
@@ -53,6 +58,8 @@ class UISUploadedCallsTrigger(BaseTrigger):
         page_size: int = paging.DEFAULT_PAGE_SIZE,
         poll_interval: float = 60.0,
         retry_policy: dict[str, Any] | None = None,
+        summarize: bool = True,
+        deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.uis_conn_id = uis_conn_id
@@ -66,6 +73,8 @@ class UISUploadedCallsTrigger(BaseTrigger):
         self.page_size = page_size
         self.poll_interval = float(poll_interval)
         self.retry_policy = dict(retry_policy) if retry_policy else None
+        self.summarize = bool(summarize)
+        self.deadline = float(deadline) if deadline is not None else None
 
     @classmethod
     def for_selection(
@@ -75,10 +84,17 @@ class UISUploadedCallsTrigger(BaseTrigger):
         uis_conn_id: str,
         poll_interval: float,
         retry_policy: RetryPolicy | None = None,
+        deadline: float | None = None,
     ) -> UISUploadedCallsTrigger:
-        """The trigger that waits for ``selection`` (what the sensor defers to)."""
+        """The trigger that waits for ``selection`` (what the sensor and a waiting extract defer to)."""
         policy = dataclasses.asdict(retry_policy) if retry_policy is not None else None
-        return cls(uis_conn_id=uis_conn_id, poll_interval=poll_interval, retry_policy=policy, **selection.to_kwargs())
+        return cls(
+            uis_conn_id=uis_conn_id,
+            poll_interval=poll_interval,
+            retry_policy=policy,
+            deadline=deadline,
+            **selection.to_kwargs(),
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-able kwargs: the connection id and the selection, never a token or a password."""
@@ -96,6 +112,8 @@ class UISUploadedCallsTrigger(BaseTrigger):
                 "page_size": self.page_size,
                 "poll_interval": self.poll_interval,
                 "retry_policy": self.retry_policy,
+                "summarize": self.summarize,
+                "deadline": self.deadline,
             },
         )
 
@@ -110,6 +128,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
             fail_on_error=self.fail_on_error,
             user_id=self.user_id,
             page_size=self.page_size,
+            summarize=self.summarize,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -129,7 +148,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
             while True:
                 # The sensor poked just before deferring: wait first. This also keeps a fast-firing trigger
                 # clear of the race where the scheduler has not yet seen the deferring worker exit.
-                await asyncio.sleep(self.poll_interval)
+                await asyncio.sleep(self._next_sleep())
                 outcome = await hook.run(poke_flow(session, selection))
                 if outcome["state"] == "done":
                     return TriggerEvent({"status": "success", "summary": outcome["summary"]})
@@ -137,6 +156,15 @@ class UISUploadedCallsTrigger(BaseTrigger):
                     return TriggerEvent(
                         {"status": "failure", "message": outcome["message"], "summary": outcome["summary"]}
                     )
-                self.log.info("%s; looking again in %g s", outcome["message"], self.poll_interval)
+                if self.deadline is not None and time.time() >= self.deadline:
+                    message = f"{outcome['message']}; stopped waiting at the deadline"
+                    return TriggerEvent({"status": "timeout", "pending": outcome["pending"], "message": message})
+                self.log.info("%s; looking again in %g s", outcome["message"], self._next_sleep())
         except UISError as exc:
             return TriggerEvent({"status": "error", "message": str(exc), "mnemonic": exc.mnemonic})
+
+    def _next_sleep(self) -> float:
+        """The poll interval, cut short so the last look happens at the deadline."""
+        if self.deadline is None:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self.deadline - time.time()))

@@ -1,0 +1,160 @@
+"""Uploaded calls whose status has not settled: count them in what lands, wait for them, or refuse to land them.
+
+An upload is ``new``, then ``in_process``, then ``processed`` or ``error`` a few minutes later. A window extracted
+right after it closes can hold records that are still processing; ``on_pending`` says what the uploaded-calls
+extract does about them:
+
+- ``"land"`` lands the window as it is; its manifest counts the pending records and says ``final: false``.
+- ``"wait"`` first waits until none is pending (one ``get.uploaded_calls`` call with ``limit=1`` per check, on the
+  triggerer when deferrable), for at most ``pending_timeout``; then it lands, ``final: false`` if some still are.
+- ``"fail"`` fails the task, before writing anything, while any record of the window is pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from uis_provider.exceptions import UISConfigurationError, UISError
+from uis_provider.protocol.budget import budget_timeout_seconds
+from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.transport import sync
+
+if TYPE_CHECKING:
+    from uis_provider.hooks.uis import UISHook
+    from uis_provider.protocol.windows import Window
+
+#: What ``on_pending`` may be.
+ON_PENDING = ("land", "wait", "fail")
+#: The statuses of an upload still processing.
+PENDING_STATUSES = DEFAULT_PENDING_STATUSES
+#: How long ``on_pending="wait"`` waits by default before landing anyway.
+DEFAULT_PENDING_TIMEOUT = timedelta(hours=2)
+#: Seconds between two counts of pending uploads by default.
+DEFAULT_PENDING_POLL_INTERVAL = 60.0
+
+log = logging.getLogger(__name__)
+
+
+class UISPendingRecordsError(UISError):
+    """``on_pending="fail"``: records of the window are still ``new`` or ``in_process``; nothing was written."""
+
+    def hint(self) -> str:
+        """Retrying later helps: uploads settle within minutes."""
+        return "Retry later (uploads settle within minutes), or use on_pending='wait' or 'land'"
+
+
+def validate_on_pending(value: Any) -> str:
+    """One of :data:`ON_PENDING`, else :class:`UISConfigurationError` naming the choices."""
+    if value not in ON_PENDING:
+        raise UISConfigurationError(
+            f"on_pending must be one of {', '.join(repr(v) for v in ON_PENDING)} (what to do with uploads still "
+            f"'new' or 'in_process' when the window is extracted), got {value!r}"
+        )
+    return str(value)
+
+
+def pending_timeout_seconds(value: Any) -> float:
+    """``pending_timeout`` (seconds or a ``timedelta``) as seconds > 0."""
+    return _positive_seconds(
+        value, "pending_timeout", "how long on_pending='wait' waits for uploads to settle before landing anyway"
+    )
+
+
+def poll_interval_seconds(value: Any) -> float:
+    """``pending_poll_interval`` (seconds or a ``timedelta``) as seconds > 0."""
+    return _positive_seconds(value, "pending_poll_interval", "the time between two counts of pending uploads")
+
+
+def _positive_seconds(value: Any, parameter: str, what: str) -> float:
+    try:
+        return budget_timeout_seconds(value, parameter)
+    except UISConfigurationError:
+        raise UISConfigurationError(
+            f"{parameter} must be a number of seconds > 0 or a timedelta ({what}), got {value!r}"
+        ) from None
+
+
+@dataclass
+class StatusTally:
+    """Counts the ``status`` of every record written in the current pass over a window.
+
+    :meth:`start_pass` is the ``observer`` of :func:`uis_provider.extract.extract_window`: a pass read again starts
+    from zero. With ``refuse_pending`` a pending record aborts the pass (``on_pending="fail"``), so the previous
+    output stays in place.
+    """
+
+    refuse_pending: bool = False
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def start_pass(self) -> Callable[[Mapping[str, Any]], None]:
+        """Forget the counts of an earlier pass and return the per-record callback of this one."""
+        self.statuses = Counter()
+        statuses = self.statuses
+
+        def count(record: Mapping[str, Any]) -> None:
+            status = record.get("status")
+            statuses[str(status)] += 1
+            if self.refuse_pending and status in PENDING_STATUSES:
+                raise UISPendingRecordsError(
+                    f"a record of the window has status {status!r} (on_pending='fail'); nothing was written",
+                    method="get.uploaded_calls",
+                )
+
+        return count
+
+    @property
+    def pending(self) -> int:
+        """Records counted as ``new`` or ``in_process``."""
+        return sum(self.statuses[status] for status in PENDING_STATUSES)
+
+
+def pending_selection(window: Window, filter: dict[str, Any] | None, user_id: int | None) -> UploadSelection:
+    """The records an extract of ``window`` lands (same filter, same client), watched for pending statuses."""
+    return UploadSelection(window=window, filter=filter, user_id=user_id, summarize=False)
+
+
+def check_pending(hook: UISHook, selection: UploadSelection) -> dict[str, Any]:
+    """One look: ``{"state": "pending", "pending", "message"}`` or ``{"state": "done"}`` (one call when pending or
+    when none is; a summary pass only when the probe's first row falls on the window's end second)."""
+    return sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """How a wait for settled statuses ended: records still pending (0: settled), checks made, seconds waited."""
+
+    pending: int
+    checks: int
+    waited: float
+
+
+def wait_until_settled(
+    hook: UISHook,
+    selection: UploadSelection,
+    *,
+    timeout: float,
+    poll_interval: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> WaitResult:
+    """Check every ``poll_interval`` seconds until nothing is pending or ``timeout`` has passed (then it returns
+    with what is still pending, and the caller lands anyway)."""
+    started = clock()
+    checks = 0
+    while True:
+        outcome = check_pending(hook, selection)
+        checks += 1
+        waited = clock() - started
+        if outcome["state"] != "pending":
+            return WaitResult(0, checks, waited)
+        left = timeout - waited
+        if left <= 0:
+            return WaitResult(int(outcome["pending"]), checks, waited)
+        log.info("%s; looking again in %g s", outcome["message"], min(poll_interval, left))
+        sleep(min(poll_interval, left))
