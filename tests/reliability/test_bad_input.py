@@ -149,6 +149,9 @@ EXTRACT_RUNTIME = [
     ({"output_path": "nosuchfs://bucket/key.jsonl"}, CONTEXT, "output_path"),
     ({"output_path": "file://host/tmp/x.jsonl"}, CONTEXT, "output_path"),
     ({"output_path": "/tmp/uis-out/"}, CONTEXT, "output_path"),
+    ({"output_path": "/proc/uis-out/date=2026-01-14/part-0.jsonl"}, CONTEXT, "output_path"),
+    ({"output_conn_id": "aws_default"}, CONTEXT, "output_conn_id='aws_default' is set, but output_path"),
+    ({"output_path": "s3://bucket/uis/part-0.jsonl", "output_conn_id": "aws_typo"}, CONTEXT, "output_conn_id"),
     # which connection
     ({"uis_conn_id": "uis_missing"}, CONTEXT, "uis_conn_id='uis_missing'"),
     ({"uis_conn_id": None}, CONTEXT, "uis_conn_id"),

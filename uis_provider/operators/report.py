@@ -34,6 +34,7 @@ from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.atomic import storage_uri
 from uis_provider.storage.formats import validate_column_kinds
+from uis_provider.storage.probe import probe_output
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
@@ -205,6 +206,7 @@ class UISReportToStorageOperator(BaseOperator):
         start, end = self.window_bounds(context)
         query = self.build_query()
         path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
+        probe_output(path)  # a store that cannot be written fails here, before any point is spent
         deadline = BudgetDeadline.for_task(self.budget_timeout, self.execution_timeout, time.time())
         with UISHook(
             self.uis_conn_id,
