@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
 from uis_provider.exceptions import UISDataError
+from uis_provider.storage.atomic import atomic_output
 from uis_provider.storage.formats import (
     COMPRESSIONS,
     FILE_FORMATS,
@@ -249,6 +252,25 @@ def test_parquet_coerces_compatible_values_and_rejects_others() -> None:
         UISDataError, match=r"column 'talk_duration' is int64 in the parquet schema but a record holds 'long'"
     ):
         write([{"talk_duration": "long"}], "parquet", None)
+
+
+def test_a_parquet_error_while_finishing_leaves_no_writer_to_fail_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value in the last row group fails the write; the Parquet writer must not try again when collected
+    (it used to, on the file the atomic output had closed: "Exception ignored in ParquetWriter.__del__")."""
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with (
+        pytest.raises(UISDataError, match="talk_duration"),
+        atomic_output(str(tmp_path / "day.parquet")) as binary_file,
+        open_record_writer(binary_file, "parquet", COLUMNS, None, column_kinds=UPLOADED_CALL_COLUMN_KINDS) as w,
+    ):
+        w.write({"talk_duration": "long"})
+    del w, binary_file
+    gc.collect()
+    assert [str(hook.exc_value) for hook in unraisable] == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_parquet_columns_without_kinds_are_strings() -> None:

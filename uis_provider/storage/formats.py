@@ -485,10 +485,18 @@ class _ParquetWriter(_FinishOrDiscard):
         self._writer.write_table(table, row_group_size=len(table))
 
     def close(self) -> None:
-        """Write the last row group and the footer; the underlying file stays open."""
+        """Write the last row group and the footer; the underlying file stays open.
+
+        When the last row group fails (a value its column cannot hold), the Parquet writer is discarded before the
+        error goes on: left open, it would try to finish the file when collected, after the file is closed.
+        """
         if self._closed:
             return
-        self._flush()
+        try:
+            self._flush()
+        except BaseException:
+            self._discard()
+            raise
         self._writer.close()
         self._closed = True
 
