@@ -218,7 +218,7 @@ BAD_AT_EXECUTE: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = [
     (
         {"date_from": "the day before yesterday"},
         None,
-        "date_from='the day before yesterday' is not a date this provider",
+        "date_from='the day before yesterday' is refused: it is not a date",
     ),
     ({"date_till": "2026-13-45"}, None, "date_till"),
     ({"filter": {"field": "status", "operator": "equals", "value": "new"}}, None, "filter.operator='equals'"),

@@ -109,6 +109,9 @@ EXTRACT_RUNTIME = [
     ({"date_from": "2026-01-14 10:00", "date_till": "2026-01-14 10:00"}, CONTEXT, "is empty"),
     ({}, {}, "no data interval"),
     ({}, {"data_interval_start": DAY, "data_interval_end": DAY}, ZERO_WINDOW_HINT[:50]),
+    ({"date_from": "2026-01-10"}, CONTEXT, "date_from='2026-01-10' is set but date_till is not"),
+    ({"date_till": "2026-01-20"}, CONTEXT, "date_from='{{ data_interval_start }}' keeps"),
+    ({"date_from": "2026-01-10"}, {}, "Give both date_from and date_till"),
     # what to ask for
     ({"fields": "ext_id"}, CONTEXT, "fields"),
     ({"fields": []}, CONTEXT, "fields"),
