@@ -194,6 +194,12 @@ def ensure_buckets(s3: MotoS3, text: str) -> None:
             s3.client.delete_object(Bucket=bucket, Key=item["Key"])
 
 
+def is_project_file(example: Example) -> bool:
+    """Whether the page marks the block as a file of the user's project (``<!-- file: PATH -->`` on the line above)."""
+    before = example.document.text[: example.start].rstrip("\n").rsplit("\n", 1)[-1]
+    return re.fullmatch(r"<!-- file: \S+ -->", before) is not None
+
+
 def has_python(path: Path) -> bool:
     return "python" in fence_languages(path)
 
@@ -210,6 +216,8 @@ def test_page_examples_run(path: Path, request: pytest.FixtureRequest) -> None:
         emulator: UISEmulator = request.getfixturevalue("emulator")
         ensure_buckets(s3, path.read_text(encoding="utf-8"))
     for example in document.examples():
+        if is_project_file(example):
+            continue  # a file of the user's project: test_user_dag_recipe.py runs it with pytest, as a user would
         try:
             example.evaluate()
         except Exception as exc:
