@@ -42,7 +42,7 @@ python_maximum_signature_line_length = 88  # longer signatures list one paramete
 nitpicky = True
 EXTERNAL = (
     r"airflow|pendulum|requests|httpx|fsspec|pyarrow|urllib3|datetime|collections|typing|typing_extensions|"
-    r"concurrent|pathlib|asyncio|threading|socketserver|http|io|json|logging|enum|types|mmap|random|re"
+    r"concurrent|pathlib|asyncio|threading|socketserver|http|io|json|logging|enum|types|mmap|random|re|pytest|_pytest"
 )
 BUILTINS = (
     r"str|int|float|bool|bytes|bytearray|dict|list|tuple|set|frozenset|object|type|None|BaseException|Exception|"
