@@ -84,6 +84,32 @@ def check_emulator(args: list[str]) -> None:
         raise AssertionError(f"the emulator refuses: {shlex.join(args)}") from exc
 
 
+def source_url() -> str:
+    """The project's repository, as ``pyproject.toml`` declares it."""
+    urls = importlib.metadata.metadata("airflow-provider-uis").get_all("Project-URL") or []
+    return next(url.split(", ", 1)[1] for url in urls if url.startswith("Source, "))
+
+
+def check_pip_install(command: str, arguments: list[str]) -> None:
+    """This package only from a clone (``.[extras]``) or a built wheel, with declared extras and an existing
+    constraints file; it is not on PyPI, so installing it by name from an index cannot work."""
+    constraints = [arguments[i + 1] for i, word in enumerate(arguments[:-1]) if word in ("-c", "--constraint")]
+    for name in constraints:
+        assert not re.match(r"https?://", name), f"{command}: constraints from a URL; use the file of the clone"
+        assert (REPO / name).is_file(), f"{command}: no constraints file {name} in the repository"
+    for requirement in arguments:
+        local = re.fullmatch(r"\.(?:\[([\w,-]+)\])?", requirement)
+        wheel = re.fullmatch(r"airflow-provider-uis(?:\[([\w,-]+)\])? @ file://\S+\.whl", requirement)
+        named = re.fullmatch(r"airflow-provider-uis(?:\[[\w,-]+\])?(?:[=<>!~].*)?", requirement)
+        assert not named, f"{command}: airflow-provider-uis is not on PyPI; install '.' from a clone or the built wheel"
+        match = local or wheel
+        if match:  # other packages and pip's own options are pip's business
+            extras = set(filter(None, (match.group(1) or "").split(",")))
+            unknown = extras - declared_extras()
+            assert not unknown, f"{command}: extras {sorted(unknown)} are not declared"
+            assert constraints, f"{command}: install this package with -c constraints/airflow-<version>.txt"
+
+
 def check_shell(example: Example) -> None:
     """Check each command of a ``bash`` block without running it."""
     for words in shell_commands(example.parsed):
@@ -96,12 +122,9 @@ def check_shell(example: Example) -> None:
         elif words[:3] == ["python", "-m", "uis_provider.testing.emulator"]:
             check_emulator(words[3:])
         elif words[:2] == ["pip", "install"]:
-            for requirement in words[2:]:
-                match = re.fullmatch(r"airflow-provider-uis(?:\[([\w,-]+)\])?(?:[=<>!~].*)?", requirement)
-                if match:  # other packages and pip's own options are pip's business
-                    extras = set(filter(None, (match.group(1) or "").split(",")))
-                    unknown = extras - declared_extras()
-                    assert not unknown, f"{command}: extras {sorted(unknown)} are not declared"
+            check_pip_install(command, words[2:])
+        elif words[:2] == ["git", "clone"]:
+            assert words[2:] == [f"{source_url()}.git"], f"{command}: clone {source_url()}.git, this project's Source"
         elif words[0] in ("cd", "export"):
             continue
         else:
@@ -243,7 +266,11 @@ def test_shell_checker_refuses_what_would_fail() -> None:
         "make tset": "no such Makefile target",
         "airflow connections add x --conn-typo uis": "Airflow's CLI refuses",
         "python -m uis_provider.testing.emulator --prot 1": "the emulator refuses",
-        'pip install "airflow-provider-uis[s4]"': "not declared",
+        'pip install ".[s4]" -c constraints/airflow-3.3.2.txt': "not declared",
+        "pip install airflow-provider-uis": "not on PyPI",
+        'pip install ".[s3]"': "with -c constraints",
+        'pip install ".[s3]" -c constraints/airflow-9.9.9.txt': "no constraints file",
+        "git clone https://example.com/fork.git": "this project's Source",
         "curl https://example.com": "no checker",
     }
     for source, message in bad.items():
@@ -258,3 +285,13 @@ def _example(source: str) -> Any:
         parsed = source + "\n"
 
     return _Shell()
+
+
+def test_every_example_uses_the_aws_connection_the_readme_creates() -> None:
+    """The README asks for one ``aws`` connection, ``aws_s3``: no page's example may need another one."""
+    used = {
+        (page_id(path), conn_id)
+        for path in PAGES
+        for conn_id in re.findall(r"(?:output|source)_conn_id=\"([^\"]+)\"", path.read_text(encoding="utf-8"))
+    }
+    assert {conn_id for _, conn_id in used} == {"aws_s3"}, sorted(used)

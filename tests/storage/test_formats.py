@@ -339,7 +339,7 @@ def test_parquet_without_pyarrow_says_what_to_install(monkeypatch: pytest.Monkey
         lambda: validate_output_options("parquet", None),
         lambda: open_record_writer(io.BytesIO(), "parquet", COLUMNS),
     ):
-        with pytest.raises(ValueError, match=r"airflow-provider-uis\[parquet\]"):
+        with pytest.raises(ValueError, match=r"pip install pyarrow \(the 'parquet' extra"):
             call()
     validate_output_options("csv", "gzip")
 

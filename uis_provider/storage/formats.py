@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 FILE_FORMATS: Final = ("jsonl", "csv", "parquet")
 COMPRESSIONS: Final = (None, "gzip")
 
-PARQUET_INSTALL_HINT: Final = "pip install 'airflow-provider-uis[parquet]'"
+PARQUET_INSTALL_HINT: Final = "pip install pyarrow (the 'parquet' extra of airflow-provider-uis)"
 
 COLUMN_KINDS: Final = ("string", "int64", "float64", "bool", "json")
 """Parquet column kinds: ``json`` stores nested values (lists, dicts) as JSON text in a string column."""
