@@ -97,16 +97,18 @@ def constraints_for(version: str, python: str) -> Path:
 
 
 def find_python(python: str) -> str | None:
-    """An interpreter of ``python`` (``3.10``): ``python3.10`` on the PATH, else pyenv's newest ``3.10.*``."""
-    found = shutil.which(f"python{python}")
-    if found:
-        return found
+    """An interpreter of ``python`` (``3.10``) that runs: pyenv's newest ``3.10.*``, else ``python3.10`` on the PATH
+    (a pyenv shim of a version that is not selected is on the PATH but does not run)."""
     root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     candidates = sorted(
         Path(root).glob(f"versions/{python}.*/bin/python{python}"),
         key=lambda path: [int(part) for part in path.parts[-3].split(".") if part.isdigit()],
     )
-    return str(candidates[-1]) if candidates else None
+    on_path = shutil.which(f"python{python}")
+    for interpreter in [*map(str, reversed(candidates)), *([on_path] if on_path else [])]:
+        if subprocess.run([interpreter, "-c", "pass"], capture_output=True).returncode == 0:
+            return interpreter
+    return None
 
 
 def test_summary(log: Path) -> str:
