@@ -25,7 +25,7 @@ def probe(uri: str, conn_id: str | None = None) -> None:
 
 def test_a_local_target_in_missing_directories_is_probed_and_nothing_is_left(tmp_path: Path) -> None:
     probe(str(tmp_path / "a" / "b" / "date=2026-01-04" / "part-0.jsonl"))
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # the writer makes the directories; the probe makes none
 
 
 def test_a_probe_next_to_existing_files_leaves_them_alone(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_a_probe_next_to_existing_files_leaves_them_alone(tmp_path: Path) -> Non
     ("target", "reason"),
     [
         pytest.param("/proc/uis-output/date=2026-01-04/part-0.jsonl", "FileNotFoundError", id="under-proc"),
-        pytest.param("{tmp}/a-file/part-0.jsonl", "FileExistsError", id="parent-is-a-file"),
+        pytest.param("{tmp}/a-file/date=2026-01-04/part-0.jsonl", "is not a directory", id="parent-is-a-file"),
     ],
 )
 def test_a_local_directory_that_cannot_be_created_is_refused(tmp_path: Path, target: str, reason: str) -> None:

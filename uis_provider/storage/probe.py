@@ -1,15 +1,14 @@
 """Check, before the first API call, that an output can be written where it is going, leaving nothing behind.
 
 A backfill whose bucket name has a typo should not pay for a year of pages before it finds out. The probe does the
-cheapest thing that proves a write would succeed: on a local disk it creates the missing directories and a temp
-file beside the target (then removes both); on S3 it starts a multipart upload of the target key and aborts it (the
+cheapest thing that proves a write would succeed: on a local disk it creates and removes a temp file in the target's
+directory (or its nearest existing ancestor); on S3 it starts a multipart upload of the target key and aborts it (the
 bucket must exist and the credentials must be allowed to put objects there, and no object ever appears); on other
 fsspec stores it writes and deletes an empty hidden object beside the target.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -56,19 +55,16 @@ def probe_output(
 
 
 def _probe_local(target: str, parameter: str) -> None:
-    """Create the target's missing directories and a temp file beside it, then remove what the probe made."""
+    """Create and remove a temp file in the target's directory, or in its nearest existing ancestor when the
+    directory is still to be made (making it here could race another task's writer removing it again)."""
     directory = os.path.dirname(target)
-    missing: list[str] = []
-    parent = directory
-    while parent and not os.path.isdir(parent):
-        missing.append(parent)
-        up = os.path.dirname(parent)
-        if up == parent:
-            break
-        parent = up
+    existing = directory
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=_PROBE_PREFIX, dir=directory)
+        if not os.path.isdir(existing):
+            raise NotADirectoryError(f"{existing!r} exists and is not a directory")
+        fd, probe = tempfile.mkstemp(prefix=_PROBE_PREFIX, dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -76,10 +72,6 @@ def _probe_local(target: str, parameter: str) -> None:
             f"{parameter}={'file://' + target!r}: cannot write a file in {directory!r} ({_reason(exc)}); give a "
             "directory this worker can create and write, nothing was read from the API"
         ) from None
-    finally:
-        for made in missing:  # deepest first; the writer creates them again when the window lands
-            with contextlib.suppress(OSError):
-                os.rmdir(made)
 
 
 def _probe_s3(fs: Any, path: ObjectStoragePath, uri: str, via: str, parameter: str) -> None:
