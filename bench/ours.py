@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from uis_provider.extract import extract_window
+    from uis_provider.extract import checked_output, extract_window
     from uis_provider.hooks.uis import UISHook
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
     from uis_provider.protocol import jsonrpc
     from uis_provider.protocol.windows import Window
+    from uis_provider.storage.probe import probe_output
 
     if args.decoder == "json":
         # as without msgspec installed: the standard library decodes every answer, whole
@@ -69,13 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     start, end = operator.window_bounds({})
     query = operator.build_query()
+    path = checked_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
+    probe_output(path)
     with UISHook(operator.uis_conn_id, **hook_options) as hook:
         window = Window.build(start, end, hook.get_timezone())
         result = extract_window(
             hook,
             window,
             query,
-            operator.output_path,
+            path,
             file_format=operator.file_format,
             compression=operator.compression,
             max_attempts=operator.max_attempts,

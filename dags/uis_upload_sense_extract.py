@@ -66,6 +66,7 @@ with DAG(
     extract_uploaded_calls = UISUploadedCallsToStorageOperator(
         task_id="extract_uploaded_calls",
         uis_conn_id="uis_default",
+        date_from="{{ data_interval_start }}",
         date_till=upload_calls.output["uploaded_before"],
         filter=this_upload,
         output_path=f"{OUTPUT_ROOT}/upload_sense_extract/uploaded_calls/date={DAY}/part-0.jsonl",

@@ -1,9 +1,10 @@
 """Land each Moscow day of uploaded calls (``get.uploaded_calls``) in storage: one file per data interval.
 
-The output root comes from the ``UIS_OUTPUT_ROOT`` environment variable (any ObjectStoragePath URI, e.g.
-``s3://bucket/uis``), default ``output/`` in this repository. Files are keyed by the window start in Moscow time,
-``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for [2026-01-04 00:00, 2026-01-05 00:00), each with its manifest
-``part-0.jsonl.manifest.json`` beside it.
+The README's first DAG, with its output root from the ``UIS_OUTPUT_ROOT`` environment variable (any
+ObjectStoragePath URI, e.g. ``s3://bucket/uis``; default ``output/`` in this repository) and the root's connection
+from ``UIS_OUTPUT_CONN_ID`` (e.g. ``aws_s3``; default none, for a local root), plus what downstream jobs need. Files
+are keyed by the window start in Moscow time, ``.../uploaded_calls/date=2026-01-04/part-0.jsonl`` for
+[2026-01-04 00:00, 2026-01-05 00:00), each with its manifest ``part-0.jsonl.manifest.json`` beside it.
 
 Each landed day is an event of the asset ``UPLOADED_CALLS`` (the ``uploaded_calls`` folder) whose ``extra`` holds
 the window, rows, object URI, bytes, sha256, ``pending`` and ``final``; ``uis_uploaded_calls_load`` is scheduled on
@@ -13,8 +14,9 @@ Uploads still ``new``/``in_process`` at 00:00 land as they are (``on_pending="la
 ``final: false``); the lookback then lands each of the previous ``UIS_LOOKBACK_DAYS`` days (default 3) again while
 its manifest says ``final: false`` (one storage read per day, no API point when all are final).
 
-Backfill a range (the scheduler runs the created runs; a paused DAG keeps them queued). Give the dates with the
-Moscow offset: a bare date is midnight UTC, 03:00 in Moscow, and the first day would be skipped:
+Backfill a range (Airflow 3: the scheduler, the dag-processor and the API server must run; a paused DAG keeps the
+runs queued). Give the dates with the Moscow offset: a bare date is midnight UTC, 03:00 in Moscow, and the first
+day would be skipped:
 
     airflow dags unpause uis_uploaded_calls_daily
     airflow backfill create --dag-id uis_uploaded_calls_daily \\
@@ -38,6 +40,7 @@ TIMEZONE = "Europe/Moscow"
 OUTPUT_ROOT = (
     os.environ.get("UIS_OUTPUT_ROOT") or (Path(__file__).resolve().parent.parent / "output").as_uri()
 ).rstrip("/")
+OUTPUT_CONN_ID = os.environ.get("UIS_OUTPUT_CONN_ID") or None
 #: Seconds before a failed extract is tried again; UIS_RETRY_DELAY overrides it (the e2e stack retries sooner).
 RETRY_DELAY = float(os.environ.get("UIS_RETRY_DELAY") or 300)
 #: Earlier days whose manifest is looked at (and landed again while not final); UIS_LOOKBACK_DAYS overrides it.
@@ -57,6 +60,7 @@ with DAG(
 ) as dag:
     common: dict[str, Any] = {
         "uis_conn_id": "uis_default",
+        "output_conn_id": OUTPUT_CONN_ID,
         "outlets": [UPLOADED_CALLS],
         "partition_assets": AIRFLOW_V_3_3_PLUS,
         "retries": 2,

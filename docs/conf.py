@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# autodoc imports the package, which imports Airflow: keep Airflow's home out of the user's ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="uis-docs-airflow-home-"))
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from uis_provider import __version__  # noqa: E402
+from uis_provider import __version__  # noqa: E402  (imports no Airflow)
 
 project = "airflow-provider-uis"
 author = "airflow-provider-uis contributors"
@@ -46,7 +42,7 @@ python_maximum_signature_line_length = 88  # longer signatures list one paramete
 nitpicky = True
 EXTERNAL = (
     r"airflow|pendulum|requests|httpx|fsspec|pyarrow|urllib3|datetime|collections|typing|typing_extensions|"
-    r"concurrent|pathlib|asyncio|threading|socketserver|http|io|json|logging|enum|types|mmap|random|re"
+    r"concurrent|pathlib|asyncio|threading|socketserver|http|io|json|logging|enum|types|mmap|random|re|pytest|_pytest"
 )
 BUILTINS = (
     r"str|int|float|bool|bytes|bytearray|dict|list|tuple|set|frozenset|object|type|None|BaseException|Exception|"
@@ -83,7 +79,14 @@ def resolve_short_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
 
 
 def setup(app: Any) -> None:
-    """Hook :func:`resolve_short_name` into reference resolution."""
+    """Give Airflow a home in the build directory, and hook :func:`resolve_short_name` into reference resolution.
+
+    autodoc imports the package, which imports Airflow, which creates its home: in the build's doctrees, not in the
+    user's ``~/airflow`` nor in the temp directory, so ``make docs`` (which starts by removing the build) leaves
+    nothing behind.
+    """
+    os.environ.setdefault("AIRFLOW_HOME", str(Path(app.doctreedir) / "airflow-home"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     app.connect("missing-reference", resolve_short_name)
 
 

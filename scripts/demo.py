@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,6 +21,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{HOME / 'airflow.db'}"
 os.environ.setdefault("UIS_OUTPUT_ROOT", str(REPO / "output"))
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+# Airflow 3.3's dependency svcs imports Starlette's test client, which warns from Starlette 1.2 on; harmless, and
+# not the demo's to show (docs/testing.md)
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`", category=UserWarning)
 
 DAG_ID = "uis_uploaded_calls_daily"
 API_KEY = "demo-api-key"

@@ -1,14 +1,15 @@
 """The few Airflow differences (2.11 to 3.3) that ``apache-airflow-providers-common-compat`` does not bridge.
 
 Everything else is imported from ``airflow.providers.common.compat``; what is here is missing there (checked
-against common-compat 1.23.0): the async secret masker, ``has_fs`` on 3.0, an ``ObjectStoragePath``'s connection,
-the hook-lineage plugin check, asset references (Airflow 3), the data-interval cron timetable (the example DAGs' schedule) and the version flags
-that decide where the connection form comes from. Like the Apache providers' ``version_compat.py``: one module,
-no import ladders elsewhere.
+against common-compat 1.23.0, and 1.20.0, the newest on Python 3.10): the secret maskers, ``has_fs`` on 3.0, an
+``ObjectStoragePath``'s connection, the hook-lineage plugin check, asset references (Airflow 3), the data-interval
+cron timetable (the example DAGs' schedule) and the version flags that decide where the connection form comes from.
+Like the Apache providers' ``version_compat.py``: one module, no import ladders elsewhere.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from airflow.providers.common.compat.version_compat import (
@@ -34,6 +35,7 @@ __all__ = [
     "asset_ref_types",
     "has_fs",
     "hook_lineage_is_read",
+    "mask_secret",
     "storage_conn_id",
 ]
 
@@ -47,6 +49,30 @@ def has_fs(scheme: str) -> bool:
     from airflow.providers.common.compat.sdk import io as airflow_io
 
     return bool(airflow_io.has_fs(scheme))
+
+
+def mask_secret(secret: str) -> None:
+    """Register ``secret`` with Airflow's secret masker.
+
+    common-compat bridges it from 1.21 on; 1.20, the newest release on Python 3.10, does not, so the masker is
+    looked up where each Airflow line keeps it.
+    """
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret as masker
+    except ImportError:
+        for module in (
+            "airflow.sdk.log",
+            "airflow.sdk.execution_time.secrets_masker",
+            "airflow.utils.log.secrets_masker",
+        ):
+            try:
+                masker = importlib.import_module(module).mask_secret
+            except (ImportError, AttributeError):
+                continue
+            break
+        else:
+            raise
+    masker(secret)
 
 
 def storage_conn_id(path: Any) -> str | None:
@@ -67,7 +93,6 @@ async def amask_secret(secret: str) -> None:
     try:
         from airflow.sdk.log import amask_secret as sdk_amask_secret
     except ImportError:
-        from airflow.providers.common.compat.sdk import mask_secret
         from asgiref.sync import sync_to_async
 
         await sync_to_async(mask_secret)(secret)

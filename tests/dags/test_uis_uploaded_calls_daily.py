@@ -138,3 +138,30 @@ def test_uploads_settling_after_midnight_land_not_final_and_the_lookback_replace
         assert len(asset_events(uri)) == 4
     finally:
         api.stop()
+
+
+def readme_dag() -> Any:
+    """The README's first DAG, run as printed."""
+    text = (DAG_FILE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("<!-- first-dag:start -->", 1)[1].split("<!-- first-dag:end -->", 1)[0]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "readme_first_dag"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["dag"]
+
+
+def test_the_readme_dag_is_this_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README says this file is its first DAG: the same schedule, concurrency, retries and connections (this
+    file adds the lookback's tasks and the asset)."""
+    monkeypatch.setenv("UIS_OUTPUT_ROOT", "s3://my-bucket/uis")
+    monkeypatch.setenv("UIS_OUTPUT_CONN_ID", "aws_s3")
+    shipped, printed = load_dag_module().dag, readme_dag()
+    for attribute in ("dag_id", "start_date", "catchup", "max_active_runs"):
+        assert getattr(shipped, attribute) == getattr(printed, attribute), attribute
+    assert shipped.timetable == printed.timetable  # cron expression and time zone
+    assert set(shipped.task_dict) - set(printed.task_dict) == {"unsettled_days", "reland_unsettled"}
+    for task_id, twin in printed.task_dict.items():
+        task = shipped.task_dict[task_id]
+        assert type(task) is type(twin)
+        for attribute in ("uis_conn_id", "output_path", "output_conn_id", "retries", "retry_delay", "file_format"):
+            assert getattr(task, attribute) == getattr(twin, attribute), f"{task_id}.{attribute}"

@@ -25,7 +25,7 @@ import pytest
 from sybil import Document, Example
 from sybil.parsers.myst import CodeBlockParser, PythonCodeBlockParser
 
-from tests.conftest import MotoS3
+from tests.conftest import MotoS3, airflow_store_cache, dag_test
 from uis_provider.testing import UISEmulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,8 +66,17 @@ def shell_commands(source: str) -> list[list[str]]:
     return commands
 
 
+#: Commands the pages print in their Airflow 3 form; the text names the Airflow 2.11 form beside them.
+AIRFLOW_3_COMMANDS = {"backfill"}
+
+
 def check_airflow(args: list[str]) -> None:
     from airflow.cli.cli_parser import get_parser
+
+    from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if not AIRFLOW_V_3_0_PLUS and args[:1] and args[0] in AIRFLOW_3_COMMANDS:
+        return
 
     try:
         get_parser().parse_args(args)
@@ -84,6 +93,32 @@ def check_emulator(args: list[str]) -> None:
         raise AssertionError(f"the emulator refuses: {shlex.join(args)}") from exc
 
 
+def source_url() -> str:
+    """The project's repository, as ``pyproject.toml`` declares it."""
+    urls = importlib.metadata.metadata("airflow-provider-uis").get_all("Project-URL") or []
+    return next(url.split(", ", 1)[1] for url in urls if url.startswith("Source, "))
+
+
+def check_pip_install(command: str, arguments: list[str]) -> None:
+    """This package only from a clone (``.[extras]``) or a built wheel, with declared extras and an existing
+    constraints file; it is not on PyPI, so installing it by name from an index cannot work."""
+    constraints = [arguments[i + 1] for i, word in enumerate(arguments[:-1]) if word in ("-c", "--constraint")]
+    for name in constraints:
+        assert not re.match(r"https?://", name), f"{command}: constraints from a URL; use the file of the clone"
+        assert (REPO / name).is_file(), f"{command}: no constraints file {name} in the repository"
+    for requirement in arguments:
+        local = re.fullmatch(r"\.(?:\[([\w,-]+)\])?", requirement)
+        wheel = re.fullmatch(r"airflow-provider-uis(?:\[([\w,-]+)\])? @ file://\S+\.whl", requirement)
+        named = re.fullmatch(r"airflow-provider-uis(?:\[[\w,-]+\])?(?:[=<>!~].*)?", requirement)
+        assert not named, f"{command}: airflow-provider-uis is not on PyPI; install '.' from a clone or the built wheel"
+        match = local or wheel
+        if match:  # other packages and pip's own options are pip's business
+            extras = set(filter(None, (match.group(1) or "").split(",")))
+            unknown = extras - declared_extras()
+            assert not unknown, f"{command}: extras {sorted(unknown)} are not declared"
+            assert constraints, f"{command}: install this package with -c constraints/airflow-<version>.txt"
+
+
 def check_shell(example: Example) -> None:
     """Check each command of a ``bash`` block without running it."""
     for words in shell_commands(example.parsed):
@@ -96,12 +131,9 @@ def check_shell(example: Example) -> None:
         elif words[:3] == ["python", "-m", "uis_provider.testing.emulator"]:
             check_emulator(words[3:])
         elif words[:2] == ["pip", "install"]:
-            for requirement in words[2:]:
-                match = re.fullmatch(r"airflow-provider-uis(?:\[([\w,-]+)\])?(?:[=<>!~].*)?", requirement)
-                if match:  # other packages and pip's own options are pip's business
-                    extras = set(filter(None, (match.group(1) or "").split(",")))
-                    unknown = extras - declared_extras()
-                    assert not unknown, f"{command}: extras {sorted(unknown)} are not declared"
+            check_pip_install(command, words[2:])
+        elif words[:2] == ["git", "clone"]:
+            assert words[2:] == [f"{source_url()}.git"], f"{command}: clone {source_url()}.git, this project's Source"
         elif words[0] in ("cd", "export"):
             continue
         else:
@@ -153,6 +185,8 @@ RUN_DAGS: dict[str, Callable[[Any, UISEmulator, MotoS3], None]] = {
     "uis_uploaded_calls_daily": check_daily_extract,
     "uis_upload_then_extract": check_wait_then_extract,
 }
+#: DAG ids run so far in this session.
+RAN: set[str] = set()
 
 
 # -- the tests -------------------------------------------------------------------------------------------------
@@ -177,9 +211,7 @@ def doc_env(
 ) -> MotoS3:
     """What a page's examples may use: ``uis_default`` on the emulator, ``aws_s3`` and ``aws_default`` on moto."""
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", os.environ["AIRFLOW_CONN_AWS_S3"])
-    from airflow.sdk.io import store
-
-    store._STORE_CACHE.pop("s3-aws_default", None)
+    airflow_store_cache().pop("s3-aws_default", None)
     monkeypatch.chdir(tmp_path)
     return moto_s3
 
@@ -192,6 +224,12 @@ def ensure_buckets(s3: MotoS3, text: str) -> None:
             s3.client.create_bucket(Bucket=bucket)
         for item in s3.client.list_objects_v2(Bucket=bucket).get("Contents", []):
             s3.client.delete_object(Bucket=bucket, Key=item["Key"])
+
+
+def is_project_file(example: Example) -> bool:
+    """Whether the page marks the block as a file of the user's project (``<!-- file: PATH -->`` on the line above)."""
+    before = example.document.text[: example.start].rstrip("\n").rsplit("\n", 1)[-1]
+    return re.fullmatch(r"<!-- file: \S+ -->", before) is not None
 
 
 def has_python(path: Path) -> bool:
@@ -210,16 +248,19 @@ def test_page_examples_run(path: Path, request: pytest.FixtureRequest) -> None:
         emulator: UISEmulator = request.getfixturevalue("emulator")
         ensure_buckets(s3, path.read_text(encoding="utf-8"))
     for example in document.examples():
+        if is_project_file(example):
+            continue  # a file of the user's project: test_user_dag_recipe.py runs it with pytest, as a user would
         try:
             example.evaluate()
         except Exception as exc:
             raise AssertionError(f"{page_id(path)}, line {example.line}: the example fails: {exc!r}") from exc
-    from airflow.sdk import DAG
+    from airflow.providers.common.compat.sdk import DAG
 
     for dag in (value for value in document.namespace.values() if isinstance(value, DAG)):
         assert dag.task_dict, f"{page_id(path)}: DAG {dag.dag_id} has no tasks"
-        if dag.dag_id in RUN_DAGS:
-            run = dag.test(logical_date=LOGICAL_DATE)
+        if dag.dag_id in RUN_DAGS and dag.dag_id not in RAN:
+            RAN.add(dag.dag_id)  # a page's copy of the README's DAG is the README's (test_sync.py): run it once
+            run = dag_test(dag, LOGICAL_DATE)
             assert run.state == "success", f"{page_id(path)}: DAG {dag.dag_id} ended {run.state}"
             RUN_DAGS[dag.dag_id](dag, emulator, s3)
 
@@ -235,7 +276,11 @@ def test_shell_checker_refuses_what_would_fail() -> None:
         "make tset": "no such Makefile target",
         "airflow connections add x --conn-typo uis": "Airflow's CLI refuses",
         "python -m uis_provider.testing.emulator --prot 1": "the emulator refuses",
-        'pip install "airflow-provider-uis[s4]"': "not declared",
+        'pip install ".[s4]" -c constraints/airflow-3.3.2.txt': "not declared",
+        "pip install airflow-provider-uis": "not on PyPI",
+        'pip install ".[s3]"': "with -c constraints",
+        'pip install ".[s3]" -c constraints/airflow-9.9.9.txt': "no constraints file",
+        "git clone https://example.com/fork.git": "this project's Source",
         "curl https://example.com": "no checker",
     }
     for source, message in bad.items():
@@ -250,3 +295,21 @@ def _example(source: str) -> Any:
         parsed = source + "\n"
 
     return _Shell()
+
+
+def test_every_example_uses_the_aws_connection_the_readme_creates() -> None:
+    """The README asks for one ``aws`` connection, ``aws_s3``: no page's example may need another one."""
+    used = {
+        (page_id(path), conn_id)
+        for path in PAGES
+        for conn_id in re.findall(r"(?:output|source)_conn_id=\"([^\"]+)\"", path.read_text(encoding="utf-8"))
+    }
+    assert {conn_id for _, conn_id in used} == {"aws_s3"}, sorted(used)
+
+
+@pytest.mark.parametrize("path", PAGES, ids=page_id)
+def test_no_example_imports_from_airflow_sdk_directly(path: Path) -> None:
+    """``airflow.sdk`` exists from Airflow 3.0 and its timetables from 3.2: examples import through common-compat
+    or ``uis_provider.version_compat``, so they run as printed on 2.11 too (make compat runs them there)."""
+    code = "\n".join(example.parsed for example in parse_page(path).examples() if isinstance(example.parsed, str))
+    assert not re.search(r"^\s*(from airflow\.sdk\b|import airflow\.sdk\b)", code, re.M), page_id(path)

@@ -236,7 +236,7 @@ BAD_AT_EXECUTE: list[tuple[dict[str, Any], dict[str, Any] | None, str]] = [
     (
         {"date_from": "the day before yesterday"},
         None,
-        "date_from='the day before yesterday' is not a date this provider",
+        "date_from='the day before yesterday' is refused: it is not a date",
     ),
     ({"date_till": "2026-13-45"}, None, "date_till"),
     ({"filter": {"field": "status", "operator": "equals", "value": "new"}}, None, "filter.operator='equals'"),
@@ -372,7 +372,7 @@ def test_lineage_names_the_api_method_and_the_written_object() -> None:
     assert s3 == ("s3://bucket", "uis/day=1/part-0.jsonl")
 
 
-def test_output_uri_is_a_plain_uri_without_connection_id() -> None:
+def test_output_uri_is_a_plain_uri_without_connection_id(s3_conn: str) -> None:
     assert output_uri(to_storage_path("/data/uis/day.jsonl")) == "file:///data/uis/day.jsonl"
     assert output_uri(to_storage_path("file:///data/uis/day.jsonl")) == "file:///data/uis/day.jsonl"
     assert output_uri(to_storage_path("s3://aws_s3@bucket/uis/day.jsonl")) == "s3://bucket/uis/day.jsonl"

@@ -11,7 +11,7 @@ import pendulum
 import pytest
 
 from tests.conftest import S3_CONN_ID, MotoS3
-from uis_provider.exceptions import UISPermissionError
+from uis_provider.exceptions import UISConfigurationError, UISPermissionError
 from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
 from uis_provider.testing import UISEmulator
 
@@ -75,3 +75,24 @@ def test_failed_run_leaves_the_previous_object(uis_conn: str, emulator: UISEmula
         op.execute(day(5))
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b'{"previous": 1}\n'
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+
+
+@pytest.mark.parametrize(
+    ("output", "conn_id", "needle"),
+    [
+        pytest.param("s3://no-such-bucket-uis/uis/part-0.jsonl", S3_CONN_ID, "bucket does not exist", id="no-bucket"),
+        pytest.param("s3://{bucket}/uis/part-0.jsonl", "aws_typo", "no such Airflow connection", id="no-connection"),
+    ],
+)
+def test_a_store_that_cannot_be_written_fails_before_any_api_call(
+    uis_conn: str, emulator: UISEmulator, bucket: str, output: str, conn_id: str, needle: str
+) -> None:
+    """The connection has no time zone: before the probe, get.account and the day's pages were paid for first."""
+    op = UISUploadedCallsToStorageOperator(
+        task_id="s3", output_path=output.format(bucket=bucket), output_conn_id=conn_id
+    )
+    with pytest.raises(UISConfigurationError) as error:
+        op.execute(day(4))
+    assert needle in str(error.value)
+    assert "output_conn_id" in str(error.value)
+    assert emulator.count() == 0

@@ -106,14 +106,16 @@ def test_every_ambiguous_form_is_refused_quoting_the_input(form: str) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("01/04/2026", "can be read as more than one day"),
-        ("2026/01/04", "can be read as more than one day"),
-        ("4.1.2026", "can be read as more than one day"),
-        ("20260104", "can be read as more than one day"),
-        ("2026-01-04T10", "can be read as more than one day"),
-        ("2026-1-4", "can be read as more than one day"),
-        ("2026-01-04  10:00:00", "can be read as more than one day"),
-        ("yesterday", "can be read as more than one day"),
+        ("01/04/2026", "can be read as more than one day (day/month in Europe, month/day in the US)"),
+        ("2026/01/04", "dates with slashes are not read at all"),
+        ("4.1.2026", "read only as DD.MM.YYYY"),
+        ("04.01.26", "a two-digit year could be any century"),
+        ("20260104", "a run of digits (ISO 8601's compact form, what {{ ds_nodash }} renders) is not read"),
+        ("20260104T100000", "a run of digits"),
+        ("2026-01-04T10", "close to ISO 8601 but not one of its forms"),
+        ("2026-1-4", "close to ISO 8601 but not one of its forms"),
+        ("2026-01-04  10:00:00", "close to ISO 8601 but not one of its forms"),
+        ("yesterday", "it is not a date in a form this provider reads"),
         ("31.02.2026", "is not a real date or time"),
         ("2026-02-30", "is not a real date or time"),
         ("2026-01-04 24:00:00", "is not a real date or time"),
@@ -132,6 +134,14 @@ def test_refusals_say_what_was_given_and_what_works(value: object, expected: str
     assert expected in str(caught.value)
 
 
+def test_a_compact_date_is_not_said_to_be_ambiguous() -> None:
+    """20260104 can only be one day: the message gives the real reason it is refused, not ambiguity."""
+    with pytest.raises(UISConfigurationError) as caught:
+        parse_when("20260104", "date_from")
+    assert "more than one day" not in str(caught.value)
+    assert "{{ ds }}" in str(caught.value)
+
+
 def test_local_times_of_upload_rows() -> None:
     assert parse_local_time("2026-01-14 10:03:11", "start_time") == "2026-01-14 10:03:11"
     assert parse_local_time("2026-01-14T10:03:11", "start_time") == "2026-01-14 10:03:11"
@@ -144,6 +154,7 @@ def test_local_times_of_upload_rows() -> None:
         ("04.01.2026", "has no time of day"),
         ("2026-01-14 10:00:00.5", "fraction of a second"),
         ("01/14/2026 10:00:00", "can be read as more than one day"),
+        ("2026/01/14 10:03:11", "slashes are not read"),
     ]:
         with pytest.raises(UISConfigurationError, match=reason):
             parse_local_time(value, "start_time")

@@ -44,7 +44,11 @@ def test_fractional_seconds_round_up_so_windows_tile() -> None:
     [
         ("2026-01-05", "2026-01-04", "after date_till"),
         ("2026-01-05", "2026-01-05", "is empty: date_from and date_till are the same moment"),
-        ("yesterday-ish", "2026-01-05", "date_from='yesterday-ish' is not a date this provider reads"),
+        (
+            "yesterday-ish",
+            "2026-01-05",
+            "date_from='yesterday-ish' is refused: it is not a date in a form this provider reads",
+        ),
         ("2026-01-05", 12345, "date_till must be a datetime"),
         ("", "2026-01-05", "date_from='' is an empty string"),
     ],

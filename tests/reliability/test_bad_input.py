@@ -109,6 +109,9 @@ EXTRACT_RUNTIME = [
     ({"date_from": "2026-01-14 10:00", "date_till": "2026-01-14 10:00"}, CONTEXT, "is empty"),
     ({}, {}, "no data interval"),
     ({}, {"data_interval_start": DAY, "data_interval_end": DAY}, ZERO_WINDOW_HINT[:50]),
+    ({"date_from": "2026-01-10"}, CONTEXT, "date_from='2026-01-10' is set but date_till is not"),
+    ({"date_till": "2026-01-20"}, CONTEXT, "date_from='{{ data_interval_start }}' keeps"),
+    ({"date_from": "2026-01-10"}, {}, "Give both date_from and date_till"),
     # what to ask for
     ({"fields": "ext_id"}, CONTEXT, "fields"),
     ({"fields": []}, CONTEXT, "fields"),
@@ -149,6 +152,9 @@ EXTRACT_RUNTIME = [
     ({"output_path": "nosuchfs://bucket/key.jsonl"}, CONTEXT, "output_path"),
     ({"output_path": "file://host/tmp/x.jsonl"}, CONTEXT, "output_path"),
     ({"output_path": "/tmp/uis-out/"}, CONTEXT, "output_path"),
+    ({"output_path": "/proc/uis-out/date=2026-01-14/part-0.jsonl"}, CONTEXT, "output_path"),
+    ({"output_conn_id": "aws_default"}, CONTEXT, "output_conn_id='aws_default' is set, but output_path"),
+    ({"output_path": "s3://bucket/uis/part-0.jsonl", "output_conn_id": "aws_typo"}, CONTEXT, "output_conn_id"),
     # which connection
     ({"uis_conn_id": "uis_missing"}, CONTEXT, "uis_conn_id='uis_missing'"),
     ({"uis_conn_id": None}, CONTEXT, "uis_conn_id"),

@@ -330,7 +330,11 @@ DEEP = {"filters": [{"filters": [{"field": "ext_id", "operator": "=", "value": "
         ({}, {}, "no data interval"),
         ({}, context(DAY, DAY), ZERO_WINDOW_HINT[:40]),
         ({"date_from": "2027-02-02", "date_till": "2027-02-01"}, {}, "swap them"),
-        ({"date_from": "yesterday", "date_till": "2027-02-01"}, {}, "date_from='yesterday' is not a date"),
+        (
+            {"date_from": "yesterday", "date_till": "2027-02-01"},
+            {},
+            "date_from='yesterday' is refused: it is not a date",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_call(

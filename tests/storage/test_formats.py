@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
 from uis_provider.exceptions import UISDataError
+from uis_provider.storage.atomic import atomic_output
 from uis_provider.storage.formats import (
     COMPRESSIONS,
     FILE_FORMATS,
@@ -251,6 +254,25 @@ def test_parquet_coerces_compatible_values_and_rejects_others() -> None:
         write([{"talk_duration": "long"}], "parquet", None)
 
 
+def test_a_parquet_error_while_finishing_leaves_no_writer_to_fail_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad value in the last row group fails the write; the Parquet writer must not try again when collected
+    (it used to, on the file the atomic output had closed: "Exception ignored in ParquetWriter.__del__")."""
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with (
+        pytest.raises(UISDataError, match="talk_duration"),
+        atomic_output(str(tmp_path / "day.parquet")) as binary_file,
+        open_record_writer(binary_file, "parquet", COLUMNS, None, column_kinds=UPLOADED_CALL_COLUMN_KINDS) as w,
+    ):
+        w.write({"talk_duration": "long"})
+    del w, binary_file
+    gc.collect()
+    assert [str(hook.exc_value) for hook in unraisable] == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_parquet_columns_without_kinds_are_strings() -> None:
     data = write([{"ext_id": "9", "talk_duration": 31, "is_lost": True}], "parquet", None, column_kinds=None)
     table = pq.read_table(io.BytesIO(data))
@@ -317,7 +339,7 @@ def test_parquet_without_pyarrow_says_what_to_install(monkeypatch: pytest.Monkey
         lambda: validate_output_options("parquet", None),
         lambda: open_record_writer(io.BytesIO(), "parquet", COLUMNS),
     ):
-        with pytest.raises(ValueError, match=r"airflow-provider-uis\[parquet\]"):
+        with pytest.raises(ValueError, match=r"pip install pyarrow \(the 'parquet' extra"):
             call()
     validate_output_options("csv", "gzip")
 

@@ -214,6 +214,48 @@ def test_cli_serves_until_sigterm() -> None:
     assert "RuntimeWarning" not in err
 
 
+def test_cli_start_lines_say_how_to_connect_and_what_is_served() -> None:
+    """Issue 21 item 13: the key, the login, the data range and the time zone are printed, and they are the truth."""
+    command = [sys.executable, "-m", "uis_provider.testing.emulator", "--port", "0", "--calls", "400"]
+    command += ["--chats-per-day", "7"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(7)]
+        url = lines[0].rsplit(" ", 1)[-1]
+        fields = dict(line.strip().split(":", 1) for line in lines[1:])
+        key = fields["API key(s)"].split()[0]
+        login, password = (part.strip() for part in fields["login.user"].split("/"))
+        assert "400 uploaded calls, upload times from 2026-01-01 00:00 to 2026-02-01 00:00" in fields["data"]
+        assert fields["time zone"].split()[0] == "Europe/Moscow"
+        account = rpc(url, "get.account", {"access_token": key})["result"]["data"][0]
+        assert account["timezone"] == "Europe/Moscow"
+        assert "access_token" in rpc(url, "login.user", {"login": login, "password": password})["result"]["data"]
+        params = {"access_token": key, "date_from": "2026-01-01 00:00:00", "date_till": "2026-02-01 00:00:00"}
+        total = rpc(url, "get.uploaded_calls", {**params, "limit": 1})["result"]["metadata"]["total_items"]
+        assert total == 400, "every generated call lies in the announced range"
+        assert fields["reports"].strip().startswith("200 own calls with their legs, a day 7 chats, 10 goals, 3 offline")
+        day = {"access_token": key, "date_from": "2026-01-04 00:00:00", "date_till": "2026-01-04 23:59:59"}
+        chats = rpc(url, "get.chats_report", {**day, "limit": 1})["result"]["metadata"]["total_items"]
+        assert chats == 7, "--chats-per-day reaches the emulator"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_cli_help_shows_the_defaults() -> None:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "uis_provider.testing.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout
+    for default in ("(default: 8765)", "(default: 5000)", "(default: 31)", "(default: Europe/Moscow)"):
+        assert default in " ".join(help_text.split()), default
+    assert "none given: test-api-key" in help_text
+
+
 def test_cli_budget_flags_behave_as_the_reference_says() -> None:
     """``--minute-limit/--minute-window/--day-limit``: points for successful calls only, ``metadata.limits`` in every
     answer and error, a minute refusal that says when it resets and refills then, a day refusal that does not."""

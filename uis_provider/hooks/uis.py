@@ -49,7 +49,7 @@ class Page:
 
 
 def _mask(secret: str) -> None:
-    from airflow.providers.common.compat.sdk import mask_secret
+    from uis_provider.version_compat import mask_secret
 
     mask_secret(secret)
 

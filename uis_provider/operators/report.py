@@ -36,6 +36,7 @@ from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.atomic import storage_uri
 from uis_provider.storage.formats import validate_column_kinds
+from uis_provider.storage.probe import probe_output
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
@@ -81,7 +82,8 @@ class UISReportToStorageOperator(BaseOperator):
     :param output_path: where the window lands: an ``ObjectStoragePath`` URI (``file:///...``, ``s3://bucket/key``).
     :param output_conn_id: the Airflow connection of the object store (e.g. an ``aws`` connection for ``s3://``).
     :param date_from: window start (datetime or ISO string; naive = account time zone); default: data interval start.
-    :param date_till: window end, excluded; default: the data interval end.
+    :param date_till: window end, excluded; default: the data interval end. Give both or neither: one alone is
+        refused rather than combined with the other end of the data interval.
     :param fields: columns to extract and write, in order (default: the method's columns).
     :param filter: the API filter ``{field, operator, value}`` or ``{filters: [...], condition}``.
     :param sort: ``[{field, order}]``; the method's unique key is appended so pages never skip or repeat.
@@ -220,13 +222,15 @@ class UISReportToStorageOperator(BaseOperator):
         )
 
     def window_bounds(self, context: Context) -> tuple[Any, Any]:
-        """``date_from``/``date_till`` as given, else the run's data interval; fails when there is none."""
+        """``date_from`` and ``date_till`` as given, else the run's data interval; fails when there is none, and
+        when only one bound is given (it would be combined with the interval's other bound)."""
         return task_window_bounds(
             self.date_from,
             self.date_till,
             context.get("data_interval_start"),
             context.get("data_interval_end"),
             purpose="to extract",
+            both_or_neither=True,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -235,6 +239,7 @@ class UISReportToStorageOperator(BaseOperator):
         start, end = self.window_bounds(context)
         query = self.build_query()
         path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
+        probe_output(path)  # a store that cannot be written fails here, before any point is spent
         deadline = BudgetDeadline.for_task(self.budget_timeout, self.execution_timeout, time.time())
         with UISHook(
             self.uis_conn_id,

@@ -44,6 +44,8 @@ class ConnectionSettings:
     verify: bool = True
     #: An ``http(s)://[user:password@]host:port`` proxy every request goes through (also ``https://`` ones).
     proxy: str | None = field(default=None, repr=False)
+    #: How ``endpoint`` was made from a host that did not spell it out (empty, or without a scheme), for errors.
+    endpoint_note: str | None = None
 
     @property
     def uses_session(self) -> bool:
@@ -89,6 +91,19 @@ def normalize_endpoint(host: str | None) -> str:
             f"e.g. {DEFAULT_HOST}"
         )
     return value.rstrip("/")
+
+
+def endpoint_note(host: str | None) -> str | None:
+    """What :func:`normalize_endpoint` assumed about ``host``, said so in connection errors; ``None`` if nothing."""
+    value = (host or "").strip()
+    if not value:
+        return f"the connection's host is empty, so the default {DEFAULT_HOST} was used"
+    if "://" not in value:
+        return (
+            f"the connection's host {value!r} has no scheme, so https:// was assumed; write http://{value} if the "
+            "API answers plain HTTP"
+        )
+    return None
 
 
 def _parse_extra(extra: Any) -> dict[str, Any]:
@@ -151,6 +166,7 @@ def settings_from_connection(
         ca_bundle=ca_bundle,
         verify=verify,
         proxy=_proxy_option(options.get("proxy")),
+        endpoint_note=endpoint_note(host),
     )
 
 

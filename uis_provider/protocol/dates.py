@@ -3,7 +3,7 @@
 Accepted: ``datetime``/``date`` objects (pendulum's too), ISO 8601 in its extended form (``2026-01-04``,
 ``2026-01-04 10:00:00``, ``2026-01-04T10:00:00.5+03:00``, ``...Z``) and the Russian ``DD.MM.YYYY`` with an
 optional ``hh:mm[:ss]``, always read as day.month. Anything else — slashes, one-digit days, two-digit years, compact
-``20260104``, numbers — could be read more than one way and is refused, quoting what was given and an accepted form.
+``20260104``, numbers — is refused, quoting what was given, why that form is not read, and an accepted form.
 """
 
 from __future__ import annotations
@@ -56,9 +56,7 @@ def _parse_text(value: str, parameter: str) -> dt.datetime:
     match = _ISO.fullmatch(text) or _DOTTED.fullmatch(text)
     if match is None:
         raise UISConfigurationError(
-            f"{parameter}={value!r} is not a date this provider reads unambiguously; use ISO 8601 such as "
-            f"{ACCEPTED_FORMS}. Forms like 01/04/2026, 2026/01/04, 4.1.2026 or 20260104 are refused because they "
-            "can be read as more than one day"
+            f"{parameter}={value!r} is refused: {refusal_reason(text)}. Use ISO 8601 such as {ACCEPTED_FORMS}"
         )
     parts = match.groupdict()
     try:
@@ -78,6 +76,37 @@ def _parse_text(value: str, parameter: str) -> dt.datetime:
             f"{parameter}={value!r} is not a real date or time ({exc}; read as {shown}); give e.g. {ACCEPTED_FORMS}"
         ) from None
     return moment
+
+
+_SLASHED_DAY_FIRST_OR_MONTH_FIRST = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}(?:[ T].*)?")
+_SLASHED = re.compile(r"\d{1,4}/\d{1,2}/\d{1,4}(?:[ T].*)?")
+_COMPACT = re.compile(r"\d{8}(?:T?\d{4,6})?")
+_SHORT_DOTTED = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}(?: .*)?")
+_NEAR_ISO = re.compile(r"\d{4}-\d{1,2}-\d{1,2}.*")
+
+
+def refusal_reason(text: str) -> str:
+    """Why a date string of no accepted form is refused, in terms of the form it has."""
+    if _SLASHED_DAY_FIRST_OR_MONTH_FIRST.fullmatch(text):
+        return "with slashes it can be read as more than one day (day/month in Europe, month/day in the US)"
+    if _SLASHED.fullmatch(text):
+        return (
+            "dates with slashes are not read at all, since 01/04/2026 is a different day in different locales; "
+            "write the same date with dashes"
+        )
+    if _COMPACT.fullmatch(text):
+        return (
+            "a run of digits (ISO 8601's compact form, what {{ ds_nodash }} renders) is not read as a date, so that "
+            "a number or an id given by mistake is never taken for a day; write it with dashes ({{ ds }})"
+        )
+    if _SHORT_DOTTED.fullmatch(text):
+        return (
+            "the dotted form is read only as DD.MM.YYYY (two-digit day and month, four-digit year, e.g. 04.01.2026): "
+            "a two-digit year could be any century"
+        )
+    if _NEAR_ISO.fullmatch(text):
+        return "it is close to ISO 8601 but not one of its forms read here (two-digit month and day, then hh:mm[:ss])"
+    return "it is not a date in a form this provider reads"
 
 
 def _zone(text: str | None) -> dt.tzinfo | None:

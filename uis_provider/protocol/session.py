@@ -462,7 +462,13 @@ class UISSession:
     def _parse(
         self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None, defer_data: bool = False
     ) -> dict[str, Any]:
-        """Parse a reply; any error it raises has the connection's secrets scrubbed from its text."""
+        """Parse a reply; any error it raises has the connection's secrets scrubbed from its text.
+
+        A request that got no answer also says how the endpoint was made from the connection's host, when that
+        was assumed (an empty host, a host without a scheme): the likely cause of such a failure.
+        """
+        if reply is not None and reply.failure is not None and self.settings.endpoint_note:
+            reply = replace(reply, failure=f"{reply.failure} ({self.settings.endpoint_note})")
         try:
             return _parse_reply(method, request_id, reply, defer_data)
         except UISError as exc:

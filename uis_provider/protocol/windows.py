@@ -188,11 +188,37 @@ def no_interval_message(purpose: str) -> str:
     )
 
 
+def one_bound_message(given: str, value: Any, missing: str) -> str:
+    """Why a window with one explicit bound and the other from the data interval is refused, and what to write."""
+    interval_end = "data_interval_end" if missing == "date_till" else "data_interval_start"
+    return (
+        f"{given}={value!r} is set but {missing} is not, so {missing} would be the run's {interval_end}: a window "
+        "that is neither the data interval nor one you wrote out, and output named by the interval would overlap "
+        f"other runs' files. Give both date_from and date_till ({missing}='{{{{ {interval_end} }}}}' keeps the "
+        "interval's bound), or neither to extract the data interval"
+    )
+
+
 def task_window_bounds(
-    date_from: Any, date_till: Any, interval_start: Any, interval_end: Any, *, purpose: str
+    date_from: Any,
+    date_till: Any,
+    interval_start: Any,
+    interval_end: Any,
+    *,
+    purpose: str,
+    both_or_neither: bool = False,
 ) -> tuple[dt.datetime, dt.datetime]:
     """A task's window ends: ``date_from``/``date_till`` when given, else the run's data interval; parsed and
-    checked for order as far as possible before the account's time zone is known (no API call)."""
+    checked for order as far as possible before the account's time zone is known (no API call).
+
+    With ``both_or_neither`` one explicit bound alone is refused rather than combined with the interval's other one.
+    """
+    if both_or_neither and (date_from is None) != (date_till is None):
+        given, value, missing = (
+            ("date_from", date_from, "date_till") if date_till is None else ("date_till", date_till, "date_from")
+        )
+        parse_when(value, given)  # a bound that is no date says so first
+        raise UISConfigurationError(one_bound_message(given, value, missing))
     start_value = date_from if date_from is not None else interval_start
     end_value = date_till if date_till is not None else interval_end
     if start_value is None or end_value is None:

@@ -72,9 +72,11 @@ def to_storage_path(
 ) -> ObjectStoragePath:
     """Turn an operator's path parameter into an ``ObjectStoragePath``, rejecting what cannot be used.
 
-    ``parameter`` names the operator argument in error messages (``output_path``, ``source_path``).
-    Accepts absolute local paths, ``file:///`` URIs and URIs of installed object stores; ``conn_id`` (an
-    Airflow connection, e.g. ``aws_default``) overrides one given in the path as ``s3://conn_id@bucket/key``.
+    ``parameter`` names the operator argument in error messages (``output_path``, ``source_path``; its connection
+    is ``output_conn_id``, ``source_conn_id``). Accepts absolute local paths, ``file:///`` URIs and URIs of
+    installed object stores; ``conn_id`` (an Airflow connection, e.g. ``aws_default``) overrides one given in the
+    path as ``s3://conn_id@bucket/key``. A connection with a local path is refused (it would be ignored), and so is
+    one that does not exist (Airflow would go on without credentials).
     """
     if not isinstance(uri, (str, os.PathLike, ObjectStoragePath)):
         raise ValueError(f"{parameter} must be a string URI or a path, got {type(uri).__name__} {uri!r:.80}")
@@ -94,6 +96,12 @@ def to_storage_path(
             raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)", parameter)
         if not os.path.isabs(local_path):
             raise _invalid(text, "relative paths are ambiguous on a worker", parameter)
+        if conn_id is not None:
+            raise ValueError(
+                f"{_conn_parameter(parameter)}={conn_id!r} is set, but {parameter} {_redacted(text)!r} is a local "
+                "path, which takes no connection; drop the connection, or give an object-store URI such as "
+                "s3://bucket/key for it to apply to"
+            )
     else:
         _check_scheme(scheme, text, parameter)
     if isinstance(uri, ObjectStoragePath):
@@ -106,8 +114,35 @@ def to_storage_path(
     if path.protocol not in LOCAL_PROTOCOLS:
         if not path.key:
             raise _invalid(text, "the URI names a bucket but no object key", parameter)
+        _check_connection(storage_conn_id(path), parameter)
         _check_store(path, text, parameter)
     return path
+
+
+def _conn_parameter(parameter: str) -> str:
+    """The operator argument naming the connection of path argument ``parameter``: ``output_conn_id`` and so on."""
+    return parameter.removesuffix("_path") + "_conn_id"
+
+
+def _check_connection(conn_id: str | None, parameter: str) -> None:
+    """Refuse a connection id that names no Airflow connection.
+
+    Airflow's S3 filesystem only warns about it and goes on without credentials, so the typo would surface as an
+    access error after the whole window was read.
+    """
+    if not conn_id:
+        return
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        if type(exc).__name__ not in ("AirflowNotFoundException", "ConnectionNotFound"):
+            raise
+        raise ValueError(
+            f"{_conn_parameter(parameter)}={conn_id!r}: no such Airflow connection here, so {parameter} would be "
+            "reached without credentials. Create it (an 'aws' connection for s3://) or fix the id"
+        ) from None
 
 
 def _check_store(path: ObjectStoragePath, text: str, parameter: str) -> None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 FILE_FORMATS: Final = ("jsonl", "csv", "parquet")
 COMPRESSIONS: Final = (None, "gzip")
 
-PARQUET_INSTALL_HINT: Final = "pip install 'airflow-provider-uis[parquet]'"
+PARQUET_INSTALL_HINT: Final = "pip install pyarrow (the 'parquet' extra of airflow-provider-uis)"
 
 COLUMN_KINDS: Final = ("string", "int64", "float64", "bool", "json")
 """Parquet column kinds: ``json`` stores nested values (lists, dicts) as JSON text in a string column."""
@@ -485,10 +485,18 @@ class _ParquetWriter(_FinishOrDiscard):
         self._writer.write_table(table, row_group_size=len(table))
 
     def close(self) -> None:
-        """Write the last row group and the footer; the underlying file stays open."""
+        """Write the last row group and the footer; the underlying file stays open.
+
+        When the last row group fails (a value its column cannot hold), the Parquet writer is discarded before the
+        error goes on: left open, it would try to finish the file when collected, after the file is closed.
+        """
         if self._closed:
             return
-        self._flush()
+        try:
+            self._flush()
+        except BaseException:
+            self._discard()
+            raise
         self._writer.close()
         self._closed = True
 

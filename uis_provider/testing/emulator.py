@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
@@ -516,27 +516,52 @@ def _encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+#: What the command line serves when no key or login is given (the class's own defaults).
+CLI_API_KEY = "test-api-key"
+CLI_USER = ("demo", "demo-password")
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, except the empty ones (flags, and options whose help says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m uis_provider.testing.emulator", description="Serve an offline UIS Data API on 127.0.0.1."
+        prog="python -m uis_provider.testing.emulator",
+        description="Serve an offline UIS Data API on 127.0.0.1 until Ctrl+C or SIGTERM.",
+        formatter_class=_DefaultsShown,
     )
-    parser.add_argument("--port", type=int, default=8765, help="TCP port (0 = a free one); default 8765")
+    parser.add_argument("--port", type=int, default=8765, help="TCP port (0 = a free one)")
     parser.add_argument("--calls", type=int, default=5000, help="historical uploaded calls to generate")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--start", default="2026-01-01", help="first day of generated upload times")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--timezone", default="Europe/Moscow", help="account time zone (IANA name)")
+    parser.add_argument("--seed", type=int, default=1, help="the generator's seed: the same seed, the same records")
+    parser.add_argument("--start", default="2026-01-01", help="first day of generated upload times (YYYY-MM-DD)")
+    parser.add_argument("--days", type=int, default=31, help="days of history from --start (31: January 2026)")
+    parser.add_argument("--timezone", default="Europe/Moscow", help="the account's time zone (IANA name)")
     parser.add_argument(
-        "--api-key", action="extend", nargs="+", default=[], help="valid API key(s); default test-api-key"
+        "--api-key", action="extend", nargs="+", default=[], help=f"valid API key(s) (none given: {CLI_API_KEY})"
     )
-    parser.add_argument("--login", help="login for login.user (with --password)")
-    parser.add_argument("--password", help="password for login.user")
+    parser.add_argument("--login", help=f"login for login.user, with --password (none given: {CLI_USER[0]})")
+    parser.add_argument("--password", help=f"password for login.user (none given: {CLI_USER[1]})")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--minute-limit", type=int, default=3000)
-    parser.add_argument("--day-limit", type=int, default=1_000_000)
-    parser.add_argument("--minute-window", type=float, default=60.0)
+    parser.add_argument("--minute-limit", type=int, default=3000, help="points per minute window")
+    parser.add_argument("--day-limit", type=int, default=1_000_000, help="points per day")
+    parser.add_argument("--minute-window", type=float, default=60.0, help="seconds of one minute window")
     parser.add_argument("--till-exclusive", action="store_true", help="read date_till as exclusive")
     parser.add_argument("--token-log", help="append every issued session token to this file (for leak checks in tests)")
+    parser.add_argument(
+        "--report-calls",
+        type=int,
+        default=None,
+        help="calls of the account's own telephony in get.calls_report, with their legs (none given: --calls / 2)",
+    )
+    parser.add_argument("--chats-per-day", type=int, default=6, help="chats a day of the history, with their messages")
+    parser.add_argument("--goals-per-day", type=int, default=10, help="goals reached a day of the history")
+    parser.add_argument("--offline-messages-per-day", type=int, default=3, help="offline messages a day of the history")
     parser.add_argument(
         "--warm", action="store_true", help="build every record before listening, so first pages are not slower"
     )
@@ -548,6 +573,11 @@ def _settings(argv: Iterable[str] | None) -> dict[str, Any]:
     args = parser.parse_args(None if argv is None else list(argv))
     if (args.login is None) != (args.password is None):
         parser.error("--login and --password go together")
+    try:
+        datetime.fromisoformat(args.start)
+        ZoneInfo(args.timezone)
+    except (ValueError, KeyError) as exc:
+        parser.error(f"--start {args.start!r} / --timezone {args.timezone!r}: {exc}")
     return {
         "port": args.port,
         "calls": args.calls,
@@ -555,16 +585,45 @@ def _settings(argv: Iterable[str] | None) -> dict[str, Any]:
         "start": args.start,
         "days": args.days,
         "timezone": args.timezone,
-        "api_keys": dict.fromkeys(args.api_key, "valid") if args.api_key else None,
-        "users": {args.login: args.password} if args.login is not None else None,
+        "api_keys": dict.fromkeys(args.api_key or [CLI_API_KEY], "valid"),
+        "users": {args.login: args.password} if args.login is not None else dict([CLI_USER]),
         "latency": args.latency,
         "minute_limit": args.minute_limit,
         "day_limit": args.day_limit,
         "minute_window": args.minute_window,
         "till_inclusive": not args.till_exclusive,
         "token_log": args.token_log,
+        "report_calls": args.report_calls,
+        "chats_per_day": args.chats_per_day,
+        "goals_per_day": args.goals_per_day,
+        "offline_messages_per_day": args.offline_messages_per_day,
         "warm": args.warm,
     }
+
+
+def start_lines(url: str, settings: dict[str, Any]) -> list[str]:
+    """What the command line prints once it listens: the URL, the credentials, the data and its time zone."""
+    first = datetime.fromisoformat(settings["start"])
+    end = first + timedelta(days=settings["days"])
+    keys = ", ".join(settings["api_keys"])
+    users = ", ".join(f"{login} / {password}" for login, password in settings["users"].items())
+    return [
+        f"UIS emulator listening on {url}",
+        f"  API key(s):     {keys}  (the connection's password, login empty)",
+        f"  login.user:     {users}",
+        f"  data:           {settings['calls']} uploaded calls, upload times from {first:%Y-%m-%d %H:%M} to "
+        f"{end:%Y-%m-%d %H:%M} (excluded), seed {settings['seed']}",
+        f"  reports:        {_report_calls(settings)} own calls with their legs, a day {settings['chats_per_day']} chats, "
+        f"{settings['goals_per_day']} goals, {settings['offline_messages_per_day']} offline messages; every read "
+        "method of the reference",
+        f"  time zone:      {settings['timezone']} (what get.account answers)",
+        "  stop:           Ctrl+C",
+    ]
+
+
+def _report_calls(settings: dict[str, Any]) -> int:
+    given = settings.get("report_calls")
+    return settings["calls"] // 2 if given is None else int(given)
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -582,7 +641,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     emulator.start()
-    print(f"UIS emulator listening on {emulator.url}", flush=True)
+    print("\n".join(start_lines(emulator.url, settings)), flush=True)
     while not stop.wait(0.5):
         pass
     emulator.stop()

@@ -14,6 +14,7 @@ import httpx
 from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
+from uis_provider.transport.failures import causes, unanswered
 from uis_provider.transport.sync import (
     MAX_BODY_BYTES,
     declared_too_large,
@@ -60,21 +61,14 @@ async def post(http: httpx.AsyncClient, endpoint: str, effect: Send) -> Reply:
     except httpx.TransportError as exc:
         if _caused_by_tls(exc):
             return tls_refused(effect.method, exc)
-        return Reply(failure=f"connection failed during {effect.method} ({type(exc).__name__})")
+        return unanswered(effect.method, endpoint, exc)
     except httpx.HTTPError as exc:
         return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
 
 
 def _caused_by_tls(error: BaseException) -> bool:
     """True when an httpx transport error comes from a refused TLS handshake (httpx wraps ``ssl.SSLError``)."""
-    seen: BaseException | None = error
-    for _ in range(16):  # an exception chain is short; the bound guards against a cycle
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(isinstance(cause, ssl.SSLError) for cause in causes(error))
 
 
 async def run(flow: Generator[Effect, Reply | None, T], http: httpx.AsyncClient, endpoint: str) -> T:

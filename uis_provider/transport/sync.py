@@ -21,6 +21,7 @@ import requests
 from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
+from uis_provider.transport.failures import unanswered
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
     except requests.exceptions.SSLError as exc:
         return tls_refused(effect.method, exc)
     except requests.ConnectionError as exc:
-        return Reply(failure=f"connection failed during {effect.method} ({type(exc).__name__})")
+        return unanswered(effect.method, endpoint, exc)
     except requests.RequestException as exc:
         return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
 
