@@ -12,7 +12,7 @@ import pytest
 
 from uis_provider.exceptions import UISDataChangedError, UISError, UISPagingLimitError
 from uis_provider.protocol.time_pages import OnePagePerPart, SortedByTime, order_ties
-from uis_provider.protocol.windows import Window
+from uis_provider.protocol.windows import Window, split_part
 
 TZ = "Europe/Moscow"
 DAY = Window(pendulum.datetime(2026, 1, 4, tz=TZ), pendulum.datetime(2026, 1, 5, tz=TZ), TZ)
@@ -150,3 +150,16 @@ def test_order_ties_orders_only_within_runs_of_equal_keys() -> None:
     assert [r["id"] for r in order_ties(rows, ("k",), "id")] == [1, 3, 2, 9, 5]
     mixed = [{"k": 1, "id": "x"}, {"k": 1, "id": 7}, {"k": 1, "id": None}]
     assert [r["id"] for r in order_ties(mixed, ("k",), "id")] == [7, "x", None]
+
+
+def test_records_on_the_second_where_a_part_is_split_are_read_once() -> None:
+    # records on the very seconds where the day is split: date_till is inclusive, so each piece's answer holds them
+    total = 200
+    bounds = [piece.start for piece in split_part(DAY, total, 40)[1:]]
+    stamps = [moment.strftime("%Y-%m-%d %H:%M:%S") for moment in bounds]
+    records = [{"id": n, "start_time": stamps[n % len(stamps)]} for n in range(total)]
+    api = _api(records)
+    plan = _part_plan(40)
+    got = _drive(plan, api)
+    assert plan.splits >= 1
+    assert sorted(r["id"] for r in got) == sorted(r["id"] for r in records)

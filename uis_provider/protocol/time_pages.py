@@ -186,6 +186,7 @@ class OnePagePerPart:
         self.method = method
         self._base = dict(base)
         self._parts: deque[Window] = deque([part])
+        self._end = part.api_till
         self._order_keys = tuple(order_keys)
         self._time = time_field
         self._unique = unique_field
@@ -222,6 +223,9 @@ class OnePagePerPart:
         records = result_records(result)
         paging.check_page_length(len(records), 0, total, self._page_size, self.method)
         self.parts.append(part)
+        if part.api_till < self._end:
+            # a piece is asked up to its end second, which may be inclusive: records at it belong to the next piece
+            records = [r for r in records if _time_of(r, self._time, self.method) < part.api_till]
         if self._order_keys:
             return order_ties(records, self._order_keys, self._unique)
         unique = self._unique
