@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +25,7 @@ from uis_provider.exceptions import (
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.budget import BudgetDeadline
-from uis_provider.protocol.jsonrpc import result_records
+from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -41,9 +41,12 @@ TEST_CONNECTION_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list method: its records, the offset it started at and the query's ``total_items``."""
+    """One page of a list method: its records, the offset it started at and the query's ``total_items``.
 
-    records: list[dict[str, Any]]
+    ``records`` is a list of dicts, or the typed records ``paginate``'s ``decode_records`` made (read as dicts).
+    """
+
+    records: Sequence[dict[str, Any]]
     offset: int
     total_items: int
 
@@ -173,6 +176,7 @@ class UISHook(BaseHook):
         page_size: int = paging.DEFAULT_PAGE_SIZE,
         prefetch_pages: int | None = None,
         keyset: Keyset | None = None,
+        decode_records: RecordsDecoder | None = None,
     ) -> Generator[Page, None, None]:
         """Yield every page of a ``get.*`` list in order, by ``total_items``, with the fewest calls.
 
@@ -183,13 +187,15 @@ class UISHook(BaseHook):
         without one, :class:`UISPagingLimitError` is raised after the first page. :class:`UISDataChangedError` is
         raised when ``total_items`` moves while paging (read it again). Pass a ``sort`` on a unique key for pages
         that neither skip nor repeat a record. When the daily point budget runs out, the
-        :class:`UISRateLimitError` says how many points the pages not yet read still needed.
+        :class:`UISRateLimitError` says how many points the pages not yet read still needed. ``decode_records``
+        decodes each page's records from its encoded ``data`` (e.g. into typed records,
+        :meth:`uis_provider.storage.rows.RowType.decode`); a page it returns None for comes as dicts.
         """
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
         done = _Done()
         try:
-            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done)
+            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done, decode_records)
         except UISRateLimitError as exc:
             if exc.limit_type != "day":
                 raise
@@ -205,8 +211,9 @@ class UISHook(BaseHook):
         depth: int,
         keyset: Keyset | None,
         done: _Done,
+        decode: RecordsDecoder | None,
     ) -> Generator[Page, None, None]:
-        first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
+        first_records, total = self._first_page(method, base, page_size, capped=keyset is None, decode=decode)
         done.total = total
         workers = min(depth, paging.page_count(total, page_size) - 1)
         with (
@@ -224,6 +231,7 @@ class UISHook(BaseHook):
                 endpoint=self.settings.endpoint,
                 keyset=keyset,
                 base=base,
+                decode=decode,
             )
             feed.plan(base, total, after_first=True)
             first = _complete(Page(first_records, 0, total), page_size, method)
@@ -235,11 +243,18 @@ class UISHook(BaseHook):
                 yield done.handed(feed.take())
 
     def _first_page(
-        self, method: str, base: dict[str, Any], page_size: int, *, capped: bool = True
-    ) -> tuple[list[dict[str, Any]], int]:
+        self,
+        method: str,
+        base: dict[str, Any],
+        page_size: int,
+        *,
+        capped: bool = True,
+        decode: RecordsDecoder | None = None,
+    ) -> tuple[Sequence[dict[str, Any]], int]:
         """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
-        cannot reach every row."""
-        first = self.call(method, {**base, "limit": page_size, "offset": 0})
+        cannot reach every row (the records are decoded only when they are kept)."""
+        flow = self.session.call(method, {**base, "limit": page_size, "offset": 0}, defer_data=True)
+        first = sync.run(flow, self.http, self.settings.endpoint)
         total = paging.total_items(first, method)
         if capped and not paging.is_pageable(total, page_size):
             del first  # the probe's rows are discarded: the error's traceback must not keep them alive
@@ -249,7 +264,7 @@ class UISHook(BaseHook):
                 method=method,
                 params={"total_items": total, "page_size": page_size},
             )
-        return result_records(first), total
+        return decoded_records(first, decode), total
 
     def get_records(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every record of a ``get.*`` list, page by page (memory bounded by one page)."""
@@ -356,6 +371,7 @@ class _PageFeed:
         endpoint: str,
         keyset: Keyset | None,
         base: dict[str, Any],
+        decode: RecordsDecoder | None = None,
     ) -> None:
         self._session = session
         self._method = method
@@ -366,6 +382,7 @@ class _PageFeed:
         self._endpoint = endpoint
         self._keyset = keyset
         self._base = base
+        self._decode = decode
         self._upcoming: deque[_Slot] = deque()
         self._ahead: deque[tuple[_Slot, Future[dict[str, Any]]]] = deque()
 
@@ -413,7 +430,9 @@ class _PageFeed:
         else:
             slot = self._upcoming.popleft()
             result = sync.run(self._start(slot), self._http, self._endpoint)
-        page = _complete(_page(result, self._method, slot.offset, slot.total), self._page_size, self._method)
+        page = _complete(
+            _page(result, self._method, slot.offset, slot.total, self._decode), self._page_size, self._method
+        )
         if slot.continued and self._keyset is not None:
             last = self._keyset.last_value(page.records, self._method)
             after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
@@ -429,7 +448,7 @@ def validate_prefetch_pages(value: Any) -> int:
     return value
 
 
-def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
+def _page(result: dict[str, Any], method: str, offset: int, total: int, decode: RecordsDecoder | None) -> Page:
     """The page of a later call; the data moved under the query when its ``total_items`` is not the one expected
     (the first page's, or for a keyset continuation the rows left after the last one paged)."""
     now_total = paging.total_items(result, method)
@@ -439,7 +458,7 @@ def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
             "data moved under the query, read the window again",
             method=method,
         )
-    return Page(result_records(result), offset, total)
+    return Page(decoded_records(result, decode), offset, total)
 
 
 def _complete(page: Page, page_size: int, method: str) -> Page:

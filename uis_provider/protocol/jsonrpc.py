@@ -9,7 +9,7 @@ import gc
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -237,6 +237,26 @@ def result_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise UISTransportError("the API answered a 'data' member that is not a list of records")
     return data
+
+
+#: Decodes a page's still-encoded ``data`` member into records of its own type, or returns None when it cannot.
+RecordsDecoder = Callable[[Any], "Sequence[dict[str, Any]] | None"]
+
+
+def decoded_records(result: dict[str, Any], decode: RecordsDecoder | None) -> Sequence[dict[str, Any]]:
+    """The records of a list answer, through ``decode`` when its ``data`` member was left encoded (``defer_data``).
+
+    ``decode`` makes typed records, e.g. a :class:`uis_provider.storage.rows.Rows` page, decoded with the garbage
+    collector paused like any large body; a page it returns None for is decoded into dicts by
+    :func:`result_records`, as without it.
+    """
+    data = result.get("data")
+    if decode is not None and isinstance(data, _ENCODED):
+        with _collector_paused():
+            records = decode(data)
+        if records is not None:
+            return records
+    return result_records(result)
 
 
 def result_metadata(result: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 The same records always give byte-identical output (fixed key/column order, gzip without timestamp or
 file name, no timestamps in Parquet), so a re-extracted window can be compared or de-duplicated by checksum.
 JSON is encoded by msgspec when it is installed and a value is plain JSON, else by the stdlib: the same bytes.
+A page of typed records (:class:`~uis_provider.storage.rows.Rows`) is written whole: JSON lines in one msgspec
+call, CSV and parquet column by column; the bytes are those of writing its records one by one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import abc
 import contextlib
 import csv
 import importlib.util
+import itertools
 import struct
 import sys
 import zlib
@@ -23,6 +26,7 @@ from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.storage.fastjson import FastJson, load_fast_json
 from uis_provider.storage.fastjson import json_line as _json_line
 from uis_provider.storage.fastjson import json_sorted as _json_sorted
+from uis_provider.storage.rows import ANY, BOOL, NESTED, Rows
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -44,6 +48,7 @@ _PARQUET_CODECS: Final[Mapping[str | None, str]] = {None: "snappy", "gzip": "gzi
 _EXTENSIONS: Final[Mapping[str, str]] = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
 _NESTED: Final = frozenset({dict, list, tuple})
 _CSV_SPECIAL: Final = frozenset({bool, dict, list, tuple})
+_BOOL_CELL: Final[Mapping[Any, str]] = {True: "true", False: "false", None: ""}
 _CSV_QUOTE_TRIGGERS: Final = (",", '"', "\r", "\n")
 _TEXT_FLUSH_LINES: Final = 1024
 _GZIP_LEVEL: Final = 6
@@ -71,6 +76,9 @@ class RecordWriter(Protocol):
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one record."""
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records in order, with the bytes of :meth:`write` on each; a typed page is encoded whole."""
 
     def close(self) -> None:
         """Flush buffers and write the format's trailer (gzip trailer, Parquet footer)."""
@@ -281,6 +289,27 @@ class _JsonLinesWriter(_TextWriter):
         if len(self._lines) >= _TEXT_FLUSH_LINES:
             self._flush()
 
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records as JSON lines; a typed page holding exactly the columns is encoded in one msgspec call."""
+        self._check_open()
+        data = self._typed_lines(records) if isinstance(records, Rows) else None
+        if data is None:
+            for record in records:
+                self.write(record)
+            return
+        self._flush()
+        self._sink.write(data)
+        self.records += len(records)
+
+    def _typed_lines(self, rows: Rows) -> bytes | None:
+        """The page's lines, or None when msgspec could write a byte otherwise (then records go one by one)."""
+        if rows.visible != self._columns or not rows.exact():
+            return None
+        try:
+            return rows.row_type.encode_lines(rows.items)
+        except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
+            return None
+
     def _flush(self) -> None:
         if self._lines:
             self._sink.write(b"".join(self._lines))
@@ -322,6 +351,52 @@ def _quoted_csv_line(row: list[Any]) -> str:
     return ",".join(cells) + "\n"
 
 
+def _csv_text(value: Any) -> str:
+    """A cell's text before quoting, as the csv module writes ``_CsvWriter``'s row values."""
+    if value is None:
+        return ""
+    if value.__class__ is str:
+        return value
+    if value.__class__ in _CSV_SPECIAL:
+        return str(_csv_cell(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _quoted_cells(texts: list[str]) -> list[str]:
+    """One column's cells, those holding a delimiter, quote or line break quoted (looked for once per column)."""
+    joined = "".join(texts)
+    if not any(trigger in joined for trigger in _CSV_QUOTE_TRIGGERS):
+        return texts
+    return [
+        '"' + text.replace('"', '""') + '"' if "," in text or '"' in text or "\n" in text or "\r" in text else text
+        for text in texts
+    ]
+
+
+def _csv_lines(cells: list[list[str]]) -> str:
+    """Rows of already quoted cells (given column by column) as ``\n``-terminated CSV lines."""
+    return "\n".join(map(",".join, zip(*cells, strict=True))) + "\n"
+
+
+def _csv_by_column_agrees() -> bool:
+    """Check at import that cells quoted column by column make the csv module's lines (with ``\r`` quoted)."""
+    values = ["", "a", 'say "hi"', "a,b", "line\nbreak", "cr\ronly", "crlf\r\n", " lead", "tab\t", "\x00", "é\u2028"]
+    rows = [[value, index, None, index % 2 == 0] for index, value in enumerate(values)]
+    lines: list[str] = []
+    writer = csv.writer(SimpleNamespace(write=lines.append), lineterminator="\n")
+    for row in rows:
+        cells_row = [value if value.__class__ is not bool else _csv_cell(value) for value in row]
+        writer.writerow(cells_row)
+        if "\r" in lines[-1]:
+            lines[-1] = _quoted_csv_line(cells_row)
+    columns = [[_csv_text(value) for value in column] for column in zip(*rows, strict=True)]
+    return _csv_lines([_quoted_cells(column) for column in columns]) == "".join(lines)
+
+
+_CSV_BY_COLUMN: Final = _csv_by_column_agrees()
+"""Whether typed pages are written as CSV column by column (else through the csv module, row by row)."""
+
+
 class _CsvWriter(_TextWriter):
     """RFC-4180 CSV with a ``columns`` header and ``\\n`` line ends; nested values as sorted-key JSON."""
 
@@ -342,6 +417,48 @@ class _CsvWriter(_TextWriter):
         self.records += 1
         if len(self._lines) >= _TEXT_FLUSH_LINES:
             self._flush()
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records as CSV rows; a typed page is turned into text column by column, in C where it can."""
+        self._check_open()
+        text = self._typed_text(records) if isinstance(records, Rows) else None
+        if text is None:
+            for record in records:
+                self.write(record)
+            return
+        self._flush()
+        self._sink.write(text.encode("utf-8"))
+        self.records += len(records)
+
+    def _typed_text(self, rows: Rows) -> str | None:
+        """The page's CSV lines, or None when they might differ from the csv module's (then records go one by one)."""
+        if not _CSV_BY_COLUMN or len(self._columns) < 2:
+            return None
+        if not self._column_set.issubset(rows.visible) or not rows.exact():
+            return None
+        if not rows:
+            return ""
+        row_type = rows.row_type
+        fields = rows.columns()
+        cells = []
+        try:
+            for name in self._columns:
+                values = fields[row_type.index[name]]
+                shape = row_type.shapes[name]
+                if shape == BOOL:
+                    texts = list(map(_BOOL_CELL.__getitem__, values))
+                elif shape == NESTED:
+                    texts = row_type.json_texts(list(values), null="")
+                elif shape == ANY:
+                    texts = list(map(_csv_text, values))
+                else:
+                    texts = [
+                        "" if value is None else value if value.__class__ is str else str(value) for value in values
+                    ]
+                cells.append(_quoted_cells(texts))
+        except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
+            return None
+        return _csv_lines(cells)
 
     def _flush(self) -> None:
         if self._lines:
@@ -413,7 +530,11 @@ def _string_cell(value: Any) -> Any:
 
 
 class _ParquetWriter(_FinishOrDiscard):
-    """Parquet with a schema fixed by ``columns``; one row group per ``row_group_size`` records."""
+    """Parquet with a schema fixed by ``columns``; one row group per ``row_group_size`` records.
+
+    Records are buffered as column chunks: those written one by one are turned into columns when a typed page
+    (added column by column) follows or a row group is due, so the groups hold the same records either way.
+    """
 
     def __init__(
         self,
@@ -438,6 +559,7 @@ class _ParquetWriter(_FinishOrDiscard):
         }
         self.records = 0
         self._columns = columns
+        self._column_set = frozenset(columns)
         self._kinds = column_kinds
         self._arrow_types = tuple(arrow_types[kind] for kind in column_kinds)
         self._schema = pa.schema(
@@ -445,24 +567,76 @@ class _ParquetWriter(_FinishOrDiscard):
         )
         self._row_group_size = row_group_size
         self._rows: list[tuple[Any, ...]] = []
+        #: Buffered column chunks (a list of values per column; json columns already as text).
+        self._chunks: list[list[list[Any]]] = []
+        self._buffered = 0
         self._writer = parquet.ParquetWriter(binary_file, self._schema, compression=codec)
         self._closed = False
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Buffer one record; a full buffer becomes a row group."""
+    def _check_open(self) -> None:
         if self._closed:
             raise ValueError("write() on a closed record writer")
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Buffer one record; a full buffer becomes a row group."""
+        self._check_open()
         self._rows.append(tuple(map(record.get, self._columns)))
         self.records += 1
-        if len(self._rows) >= self._row_group_size:
+        self._buffered += 1
+        if self._buffered >= self._row_group_size:
             self._flush()
+
+    def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Buffer records; a typed page is added column by column (json columns encoded in one call each)."""
+        self._check_open()
+        columns = self._typed_columns(records) if isinstance(records, Rows) else None
+        if columns is None:
+            for record in records:
+                self.write(record)
+            return
+        self._seal_rows()
+        self._chunks.append(columns)
+        self.records += len(records)
+        self._buffered += len(records)
+        if self._buffered >= self._row_group_size:
+            self._flush()
+
+    def _typed_columns(self, rows: Rows) -> list[list[Any]] | None:
+        """The page's values column by column (json columns as text), or None when msgspec could write a cell
+        otherwise."""
+        if not self._column_set.issubset(rows.visible) or not rows.exact():
+            return None
+        row_type = rows.row_type
+        columns = []
+        try:
+            for name, kind in zip(self._columns, self._kinds, strict=True):
+                values = rows.column(name)
+                if kind == "json":
+                    values = row_type.json_texts(values)
+                elif row_type.shapes[name] == NESTED:
+                    values = row_type.to_dicts(values)
+                columns.append(values)
+        except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
+            return None
+        return columns
+
+    def _seal_rows(self) -> None:
+        """Turn the records written one by one into a column chunk."""
+        if not self._rows:
+            return
+        columns = [list(values) for values in zip(*self._rows, strict=True)]
+        self._rows = []
+        for index, kind in enumerate(self._kinds):
+            if kind == "json":
+                columns[index] = [None if value is None else _sorted_json_text(value) for value in columns[index]]
+        self._chunks.append(columns)
 
     def _array(self, index: int, values: Sequence[Any]) -> Any:
         pa = self._pa
         kind = self._kinds[index]
         arrow_type = self._arrow_types[index]
         if kind == "json":
-            return pa.array([None if value is None else _sorted_json_text(value) for value in values], arrow_type)
+            return pa.array(values, arrow_type)
         try:
             return pa.array(values, arrow_type)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -475,25 +649,39 @@ class _ParquetWriter(_FinishOrDiscard):
             }
             return pa.array([converters[kind](value) for value in values], arrow_type)
 
-    def _flush(self) -> None:
-        if not self._rows:
-            return
-        by_column = list(zip(*self._rows, strict=True))
-        self._rows = []
-        arrays = [self._array(index, values) for index, values in enumerate(by_column)]
-        table = self._pa.Table.from_arrays(arrays, schema=self._schema)
-        self._writer.write_table(table, row_group_size=len(table))
+    def _flush(self, *, last: bool = False) -> None:
+        """Write a row group per ``row_group_size`` records buffered; with ``last`` the rest too."""
+        self._seal_rows()
+        while self._buffered >= self._row_group_size or (last and self._buffered):
+            size = min(self._buffered, self._row_group_size)
+            chunks = self._chunks
+            if len(chunks) == 1 and len(chunks[0][0]) == size:
+                group = chunks[0]
+                self._chunks = []
+            else:
+                joined = [
+                    list(itertools.chain.from_iterable(chunk[i] for chunk in chunks)) for i in range(len(self._columns))
+                ]
+                group = [values[:size] for values in joined]
+                self._chunks = [[values[size:] for values in joined]] if self._buffered > size else []
+            self._buffered -= size
+            arrays = [self._array(index, values) for index, values in enumerate(group)]
+            del group
+            table = self._pa.Table.from_arrays(arrays, schema=self._schema)
+            self._writer.write_table(table, row_group_size=len(table))
 
     def close(self) -> None:
         """Write the last row group and the footer; the underlying file stays open."""
         if self._closed:
             return
-        self._flush()
+        self._flush(last=True)
         self._writer.close()
         self._closed = True
 
     def _discard(self) -> None:
         self._closed = True
         self._rows = []
+        self._chunks = []
+        self._buffered = 0
         with contextlib.suppress(Exception):
             self._writer.close()
