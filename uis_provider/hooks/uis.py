@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,7 +25,7 @@ from uis_provider.exceptions import (
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.budget import BudgetDeadline
-from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records
+from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -216,6 +216,8 @@ class UISHook(BaseHook):
         first_records, total = self._first_page(method, base, page_size, capped=keyset is None, decode=decode)
         done.total = total
         workers = min(depth, paging.page_count(total, page_size) - 1)
+        if workers and keyset is not None and not paging.is_pageable(total, page_size):
+            workers += CHAIN_AHEAD  # the last pages of queries continued past the offset cap go ahead of their turn
         with (
             sync.FlowPool(self.settings.endpoint, workers, self.settings)
             if workers
@@ -337,7 +339,7 @@ class _Done:
         return page
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Slot:
     """One page still to fetch: its query's parameters, offset and the ``total_items`` the query must answer."""
 
@@ -348,15 +350,23 @@ class _Slot:
     continued: bool
 
 
+#: Last pages of queries a keyset continues that may be fetched ahead of their turn, beyond ``prefetch_pages``.
+CHAIN_AHEAD = 2
+
+
 class _PageFeed:
     """The pages after the first, in order, up to ``depth`` of them fetched ahead on ``pool``.
 
     A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
-    the next query (the rows after its last key, whose ``total_items`` must be the rows left) as soon as it is taken,
-    so pages keep going ahead across the offset cap. A page goes out as soon as one is taken (a sliding window of
-    ``depth``), but none once a page sent before has failed, and only as many as the minute and day point budgets
-    left beyond the calls in flight allow; when none may go ahead (or without a pool) the next page is fetched in
-    the caller's thread when its turn comes.
+    the next query (the rows after its last key, whose ``total_items`` must be the rows left). That last page is
+    sent first, ahead of its turn, and the next query is planned as soon as it is answered: the queries past the
+    offset cap follow one another one round trip each while the pages between stream, so paging does not stall at
+    each 110 000 rows. Such early pages (at most :data:`CHAIN_AHEAD` waiting) come on top of ``depth``.
+
+    A page goes out as soon as one is taken (a sliding window of ``depth``), but none once a page sent before has
+    failed, and only as many as the minute and day point budgets left beyond the calls in flight allow; when none
+    may go ahead (or without a pool) the next page is fetched in the caller's thread when its turn comes. Pages are
+    handed out in order, and a failure of one fetched ahead is raised when its turn comes.
     """
 
     def __init__(
@@ -383,13 +393,19 @@ class _PageFeed:
         self._keyset = keyset
         self._base = base
         self._decode = decode
-        self._upcoming: deque[_Slot] = deque()
-        self._ahead: deque[tuple[_Slot, Future[dict[str, Any]]]] = deque()
+        #: Every page planned and not yet taken, in the order pages are handed out.
+        self._order: deque[_Slot] = deque()
+        #: The planned pages not yet sent, in the order they go out (a query's continued page first).
+        self._queue: deque[_Slot] = deque()
+        #: Pages sent and not yet taken.
+        self._sent: dict[_Slot, Future[dict[str, Any]]] = {}
+        #: Continued pages answered ahead of their turn, still encoded (or the error to raise when their turn comes).
+        self._ready: dict[_Slot, dict[str, Any] | BaseException] = {}
 
     @property
     def pending(self) -> bool:
         """True while pages remain to be taken."""
-        return bool(self._upcoming or self._ahead)
+        return bool(self._order)
 
     def plan(self, params: dict[str, Any], total: int, *, after_first: bool = False) -> None:
         """Queue the pages of one query holding ``total`` rows, up to what its offsets reach (its first page too,
@@ -398,45 +414,112 @@ class _PageFeed:
         last = max(0, paging.page_count(reach, self._page_size) - 1) * self._page_size
         continued = self._keyset is not None and total > reach
         first = self._page_size if after_first else 0
-        for offset in range(first, last + 1, self._page_size):
-            self._upcoming.append(_Slot(params, offset, total, continued and offset == last))
+        slots = [
+            _Slot(params, offset, total, continued and offset == last)
+            for offset in range(first, last + 1, self._page_size)
+        ]
+        self._order.extend(slots)
+        if slots and slots[-1].continued and self._pool is not None:
+            # on the way to the rest of the window: it goes out before the pages of this query and those queued
+            self._queue.appendleft(slots.pop())
+        self._queue.extend(slots)
 
     def _start(self, slot: _Slot) -> CallFlow:
         params = {**slot.params, "limit": self._page_size, "offset": slot.offset}
         return self._session.call(self._method, params, defer_data=True)
 
+    def _failed(self) -> bool:
+        return any(isinstance(page, BaseException) for page in self._ready.values()) or any(
+            future.done() and future.exception() for future in self._sent.values()
+        )
+
     def top_up(self) -> None:
         """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow."""
-        if self._pool is None or any(future.done() and future.exception() for _, future in self._ahead):
+        if self._pool is None:
             return
-        room = min(self._depth, self._session.window.allowed) - len(self._ahead)
+        self._collect_continued()
+        if self._failed():
+            return
+        allowed = min(self._depth, self._session.window.allowed)
+        waiting_continued = sum(1 for slot in self._sent if slot.continued) + len(self._ready)
+        rooms = {
+            False: allowed - sum(1 for slot in self._sent if not slot.continued),
+            True: min(CHAIN_AHEAD, allowed) - waiting_continued,
+        }
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             # a page just sent books its points only when its worker starts it: count every unanswered one too, so
             # the budget is never overdrawn (at worst a page waits for the next turn)
-            room = min(room, affordable - sum(1 for _, future in self._ahead if not future.done()))
-        while room > 0 and self._upcoming:
-            slot = self._upcoming.popleft()
-            self._ahead.append((slot, self._pool.submit(self._start(slot))))
-            room -= 1
+            affordable -= sum(1 for future in self._sent.values() if not future.done())
+        for slot in list(self._queue):
+            if affordable is not None and affordable <= 0:
+                break
+            if rooms[slot.continued] <= 0:
+                continue
+            rooms[slot.continued] -= 1
+            if affordable is not None:
+                affordable -= 1
+            self._queue.remove(slot)
+            self._sent[slot] = self._pool.submit(self._start(slot))
+
+    def _collect_continued(self) -> None:
+        """Plan the queries after the continued pages answered ahead of their turn (from their last record only:
+        the page waits encoded, and is decoded and checked when its turn comes)."""
+        for slot, future in list(self._sent.items()):
+            if slot.continued and future.done() and slot is not self._order[0]:
+                del self._sent[slot]
+                try:
+                    result = future.result()
+                    self._continue_after(slot, last_record(result))
+                except Exception as exc:  # raised when the page's turn comes, after every page before it
+                    self._ready[slot] = exc
+                else:
+                    self._ready[slot] = result
+
+    def _decoded(self, slot: _Slot, result: dict[str, Any]) -> Page:
+        page = _page(result, self._method, slot.offset, slot.total, self._decode)
+        return _complete(page, self._page_size, self._method)
+
+    def _continue_after(self, slot: _Slot, records: Sequence[dict[str, Any]]) -> None:
+        """Plan the query of the rows after ``records``, the last page its query's offsets reach."""
+        if self._keyset is None:
+            return
+        last = self._keyset.last_value(records, self._method)
+        after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
+        self.plan(after, slot.total - paging.reachable_rows(self._page_size))
+
+    def _wait(self, future: Future[dict[str, Any]]) -> None:
+        """Wait for ``future``, planning the next query as soon as a continued page ahead is answered meanwhile."""
+        while not future.done():
+            ahead = [pending for slot, pending in self._sent.items() if slot.continued and not pending.done()]
+            if not ahead:
+                return
+            wait([future, *ahead], return_when=FIRST_COMPLETED)
+            self.top_up()
 
     def take(self) -> Page:
         """The next page (waiting for its answer); more pages go ahead before and after the wait if they may."""
-        if not self._ahead:
+        if not self._sent:
             self.top_up()
-        if self._ahead:
-            slot, future = self._ahead.popleft()
+        slot = self._order[0]
+        ready = self._ready.pop(slot, None)
+        future = self._sent.get(slot)
+        if ready is None and future is not None:
+            self._wait(future)  # still counted as sent meanwhile: no page more than ``depth`` goes ahead
+        self._order.popleft()
+        self._sent.pop(slot, None)
+        if isinstance(ready, BaseException):
+            raise ready
+        if ready is not None:
+            result = ready
+        elif future is not None:
             result = future.result()
         else:
-            slot = self._upcoming.popleft()
+            self._queue.remove(slot)
             result = sync.run(self._start(slot), self._http, self._endpoint)
-        page = _complete(
-            _page(result, self._method, slot.offset, slot.total, self._decode), self._page_size, self._method
-        )
-        if slot.continued and self._keyset is not None:
-            last = self._keyset.last_value(page.records, self._method)
-            after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
-            self.plan(after, slot.total - paging.reachable_rows(self._page_size))
+        page = self._decoded(slot, result)
+        if slot.continued and ready is None:
+            self._continue_after(slot, page.records)
         self.top_up()
         return page
 

@@ -57,6 +57,18 @@ def _envelope_decoder() -> Callable[[bytes | bytearray | mmap.mmap], Any] | None
 _envelope_decode = _envelope_decoder()
 
 
+def _items_decoder() -> Callable[[Any], list[Any] | None] | None:
+    """A decoder of a list that leaves each item encoded, if msgspec is there."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    return msgspec.json.Decoder(list[msgspec.Raw] | None).decode
+
+
+_items_decode = _items_decoder()
+
+
 def _encoded_types() -> tuple[type, ...]:
     try:
         import msgspec
@@ -237,6 +249,23 @@ def result_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise UISTransportError("the API answered a 'data' member that is not a list of records")
     return data
+
+
+def last_record(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The last record of a list answer as a list of one (none when it has none), the others left encoded."""
+    data = result.get("data")
+    if isinstance(data, _ENCODED) and _items_decode is not None:
+        try:
+            items = _items_decode(data)
+        except (ValueError, RecursionError):
+            return result_records(result)[-1:]  # decoded whole, to fail as any malformed page does
+        if not items:
+            return []
+        last = decode_json(items[-1])
+        if not isinstance(last, dict):
+            raise UISTransportError("the API answered a 'data' member that is not a list of records")
+        return [last]
+    return result_records(result)[-1:]
 
 
 #: Decodes a page's still-encoded ``data`` member into records of its own type, or returns None when it cannot.
