@@ -28,6 +28,7 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.catalog import catalog
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
+from uis_provider.protocol.jsonrpc import collector_paused
 from uis_provider.protocol.keyset import keyset_for
 from uis_provider.protocol.methods import ReportMethod, report_method, report_methods
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
@@ -517,6 +518,7 @@ def extract_window(
             with (
                 atomic_output(path) as binary_file,
                 open_record_writer(binary_file, file_format, query.columns, compression, column_kinds=kinds) as writer,
+                collector_paused(),  # a page's records hold no cycles: rescanning them between pages is wasted
             ):
                 for batch in iter_window_batches(hook, window, query, progress):
                     writer.write_batch(batch)

@@ -113,7 +113,8 @@ class _CollectorPause:
                     gc.enable()
 
 
-_collector_paused = _CollectorPause()
+collector_paused = _CollectorPause()
+"""Pause the cyclic garbage collector in a ``with`` block (nests, on any thread; see :class:`_CollectorPause`)."""
 
 
 def new_request_id() -> str:
@@ -135,7 +136,7 @@ def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
     bodies are decoded with the garbage collector paused (see ``_CollectorPause``).
     """
     if len(body) >= GC_PAUSE_BYTES:
-        with _collector_paused():
+        with collector_paused():
             return _decode(body)
     return _decode(body)
 
@@ -281,7 +282,7 @@ def decoded_records(result: dict[str, Any], decode: RecordsDecoder | None) -> Se
     """
     data = result.get("data")
     if decode is not None and isinstance(data, _ENCODED):
-        with _collector_paused():
+        with collector_paused():
             records = decode(data)
         if records is not None:
             return records
