@@ -13,7 +13,6 @@ import abc
 import contextlib
 import csv
 import importlib.util
-import itertools
 import struct
 import sys
 import zlib
@@ -362,6 +361,16 @@ def _csv_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _plain_texts(values: Sequence[Any]) -> list[str]:
+    """A column of str, int or float values (or None) as cell texts; whole columns of one type are converted in C."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        return list(values)
+    if kinds == {int}:
+        return list(map(str, values))
+    return ["" if value is None else value if value.__class__ is str else str(value) for value in values]
+
+
 def _quoted_cells(texts: list[str]) -> list[str]:
     """One column's cells, those holding a delimiter, quote or line break quoted (looked for once per column)."""
     joined = "".join(texts)
@@ -452,9 +461,7 @@ class _CsvWriter(_TextWriter):
                 elif shape == ANY:
                     texts = list(map(_csv_text, values))
                 else:
-                    texts = [
-                        "" if value is None else value if value.__class__ is str else str(value) for value in values
-                    ]
+                    texts = _plain_texts(values)
                 cells.append(_quoted_cells(texts))
         except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
             return None
@@ -532,8 +539,9 @@ def _string_cell(value: Any) -> Any:
 class _ParquetWriter(_FinishOrDiscard):
     """Parquet with a schema fixed by ``columns``; one row group per ``row_group_size`` records.
 
-    Records are buffered as column chunks: those written one by one are turned into columns when a typed page
-    (added column by column) follows or a row group is due, so the groups hold the same records either way.
+    Records are buffered as Arrow arrays, a chunk per page (a typed page converted column by column, records written
+    one by one converted when a page or a row group follows them); a row group is cut from the chunks, so the groups
+    and their values are those of writing every record one by one.
     """
 
     def __init__(
@@ -567,8 +575,8 @@ class _ParquetWriter(_FinishOrDiscard):
         )
         self._row_group_size = row_group_size
         self._rows: list[tuple[Any, ...]] = []
-        #: Buffered column chunks (a list of values per column; json columns already as text).
-        self._chunks: list[list[list[Any]]] = []
+        #: Buffered chunks of records, each an Arrow array per column.
+        self._chunks: list[list[Any]] = []
         self._buffered = 0
         self._writer = parquet.ParquetWriter(binary_file, self._schema, compression=codec)
         self._closed = False
@@ -587,7 +595,7 @@ class _ParquetWriter(_FinishOrDiscard):
             self._flush()
 
     def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Buffer records; a typed page is added column by column (json columns encoded in one call each)."""
+        """Buffer records; a typed page is converted column by column (json columns encoded in one call each)."""
         self._check_open()
         columns = self._typed_columns(records) if isinstance(records, Rows) else None
         if columns is None:
@@ -595,43 +603,45 @@ class _ParquetWriter(_FinishOrDiscard):
                 self.write(record)
             return
         self._seal_rows()
-        self._chunks.append(columns)
+        self._chunks.append([self._array(index, values) for index, values in enumerate(columns)])
         self.records += len(records)
         self._buffered += len(records)
         if self._buffered >= self._row_group_size:
             self._flush()
 
-    def _typed_columns(self, rows: Rows) -> list[list[Any]] | None:
+    def _typed_columns(self, rows: Rows) -> list[Sequence[Any]] | None:
         """The page's values column by column (json columns as text), or None when msgspec could write a cell
         otherwise."""
         if not self._column_set.issubset(rows.visible) or not rows.exact():
             return None
         row_type = rows.row_type
-        columns = []
+        fields = rows.columns() if rows else [() for _ in row_type.fields]
+        columns: list[Sequence[Any]] = []
         try:
             for name, kind in zip(self._columns, self._kinds, strict=True):
-                values = rows.column(name)
+                values: Sequence[Any] = fields[row_type.index[name]]
                 if kind == "json":
-                    values = row_type.json_texts(values)
+                    values = row_type.json_texts(list(values))
                 elif row_type.shapes[name] == NESTED:
-                    values = row_type.to_dicts(values)
+                    values = row_type.to_dicts(list(values))
                 columns.append(values)
         except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
             return None
         return columns
 
     def _seal_rows(self) -> None:
-        """Turn the records written one by one into a column chunk."""
+        """Turn the records written one by one into a chunk."""
         if not self._rows:
             return
-        columns = [list(values) for values in zip(*self._rows, strict=True)]
+        columns: list[Sequence[Any]] = list(zip(*self._rows, strict=True))
         self._rows = []
         for index, kind in enumerate(self._kinds):
             if kind == "json":
                 columns[index] = [None if value is None else _sorted_json_text(value) for value in columns[index]]
-        self._chunks.append(columns)
+        self._chunks.append([self._array(index, values) for index, values in enumerate(columns)])
 
     def _array(self, index: int, values: Sequence[Any]) -> Any:
+        """One column's values as an Arrow array of its kind (json values already as text)."""
         pa = self._pa
         kind = self._kinds[index]
         arrow_type = self._arrow_types[index]
@@ -655,19 +665,14 @@ class _ParquetWriter(_FinishOrDiscard):
         while self._buffered >= self._row_group_size or (last and self._buffered):
             size = min(self._buffered, self._row_group_size)
             chunks = self._chunks
-            if len(chunks) == 1 and len(chunks[0][0]) == size:
-                group = chunks[0]
-                self._chunks = []
-            else:
-                joined = [
-                    list(itertools.chain.from_iterable(chunk[i] for chunk in chunks)) for i in range(len(self._columns))
-                ]
-                group = [values[:size] for values in joined]
-                self._chunks = [[values[size:] for values in joined]] if self._buffered > size else []
+            joined = [
+                chunks[0][index] if len(chunks) == 1 else self._pa.concat_arrays([chunk[index] for chunk in chunks])
+                for index in range(len(self._columns))
+            ]
+            self._chunks = [[array.slice(size) for array in joined]] if self._buffered > size else []
             self._buffered -= size
-            arrays = [self._array(index, values) for index, values in enumerate(group)]
-            del group
-            table = self._pa.Table.from_arrays(arrays, schema=self._schema)
+            group = [array.slice(0, size) if len(array) > size else array for array in joined]
+            table = self._pa.Table.from_arrays(group, schema=self._schema)
             self._writer.write_table(table, row_group_size=len(table))
 
     def close(self) -> None:
