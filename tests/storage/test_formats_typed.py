@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -221,22 +220,30 @@ def test_csv_column_by_column_is_checked_against_the_csv_module_at_import() -> N
     assert formats._csv_by_column_agrees()
 
 
-def typed_lines_taken(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    calls = []
-    original = formats._JsonLinesWriter._typed_lines
-
-    def spy(self: Any, rows: Rows) -> bytes | None:
-        data = original(self, rows)
-        calls.append(data is not None)
-        return data
-
-    monkeypatch.setattr(formats._JsonLinesWriter, "_typed_lines", spy)
-    return lambda: sum(calls)
-
-
 def test_an_empty_typed_page_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    taken = typed_lines_taken(monkeypatch)
     page = page_of([])
+    forbid_record_by_record(monkeypatch)
     for file_format, compression in COMBOS:
         assert write_pages([page], file_format, compression) == write_one_by_one([], file_format, compression)
-    assert taken() == 2
+
+
+def test_a_failure_in_a_later_slice_of_a_page_goes_on_record_by_record_from_that_slice(
+    emulated: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "_TYPED_SLICE", 100)
+    records = [dict(record) for record in emulated[:450]]
+    records[330]["comment"] = "lone \ud800 surrogate"
+    row_type = row_type_for(UPLOADED_CALLS, COLUMNS, COLUMNS)
+    assert row_type is not None
+    page = row_type.convert(records)
+    assert page is not None and page.exact()
+    buffer = io.BytesIO()
+    writer = open_record_writer(buffer, "jsonl", COLUMNS)
+    written: list[str] = []
+    monkeypatch.setattr(writer, "write", lambda record: written.append(record["ext_id"]))
+    writer.write_batch(page)
+    assert writer.records == 300  # slices 0-2 went whole, then the rest record by record
+    assert written == [record["ext_id"] for record in records[300:]]
+    assert buffer.getvalue() == write_one_by_one(records[:300], "jsonl", None)
+    with pytest.raises(UnicodeEncodeError):
+        write_pages([page], "jsonl", None)

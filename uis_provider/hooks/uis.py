@@ -216,8 +216,6 @@ class UISHook(BaseHook):
         first_records, total = self._first_page(method, base, page_size, capped=keyset is None, decode=decode)
         done.total = total
         workers = min(depth, paging.page_count(total, page_size) - 1)
-        if workers and keyset is not None and not paging.is_pageable(total, page_size):
-            workers += CHAIN_AHEAD  # the last pages of queries continued past the offset cap go ahead of their turn
         with (
             sync.FlowPool(self.settings.endpoint, workers, self.settings)
             if workers
@@ -350,18 +348,19 @@ class _Slot:
     continued: bool
 
 
-#: Last pages of queries a keyset continues that may be fetched ahead of their turn, beyond ``prefetch_pages``.
-CHAIN_AHEAD = 2
+#: How far ahead of the caller (in times ``prefetch_pages``) the last page of a query a keyset continues is fetched,
+#: ahead of its turn (within ``prefetch_pages``).
+CONTINUED_LEAD = 2
 
 
 class _PageFeed:
     """The pages after the first, in order, up to ``depth`` of them fetched ahead on ``pool``.
 
     A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
-    the next query (the rows after its last key, whose ``total_items`` must be the rows left). That last page is
-    sent first, ahead of its turn, and the next query is planned as soon as it is answered: the queries past the
-    offset cap follow one another one round trip each while the pages between stream, so paging does not stall at
-    each 110 000 rows. Such early pages (at most :data:`CHAIN_AHEAD` waiting) come on top of ``depth``.
+    the next query (the rows after its last key, whose ``total_items`` must be the rows left). That last page goes
+    out ahead of its turn (first of the pages that may go), once it is :data:`CONTINUED_LEAD` times ``depth`` pages
+    from the caller, and the next query is planned as soon as it is answered, so the next query's pages go out while
+    the caller still takes the pages before it: paging does not stall at each 110 000 rows.
 
     A page goes out as soon as one is taken (a sliding window of ``depth``), but none once a page sent before has
     failed, and only as many as the minute and day point budgets left beyond the calls in flight allow; when none
@@ -419,9 +418,6 @@ class _PageFeed:
             for offset in range(first, last + 1, self._page_size)
         ]
         self._order.extend(slots)
-        if slots and slots[-1].continued and self._pool is not None:
-            # on the way to the rest of the window: it goes out before the pages of this query and those queued
-            self._queue.appendleft(slots.pop())
         self._queue.extend(slots)
 
     def _start(self, slot: _Slot) -> CallFlow:
@@ -434,31 +430,23 @@ class _PageFeed:
         )
 
     def top_up(self) -> None:
-        """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow."""
+        """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow;
+        the last page of a query a keyset continues goes first once it is near (see the class)."""
         if self._pool is None:
             return
         self._collect_continued()
         if self._failed():
             return
         allowed = min(self._depth, self._session.window.allowed)
-        waiting_continued = sum(1 for slot in self._sent if slot.continued) + len(self._ready)
-        rooms = {
-            False: allowed - sum(1 for slot in self._sent if not slot.continued),
-            True: min(CHAIN_AHEAD, allowed) - waiting_continued,
-        }
+        room = allowed - len(self._sent) - len(self._ready)
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             # a page just sent books its points only when its worker starts it: count every unanswered one too, so
             # the budget is never overdrawn (at worst a page waits for the next turn)
-            affordable -= sum(1 for future in self._sent.values() if not future.done())
-        for slot in list(self._queue):
-            if affordable is not None and affordable <= 0:
-                break
-            if rooms[slot.continued] <= 0:
-                continue
-            rooms[slot.continued] -= 1
-            if affordable is not None:
-                affordable -= 1
+            room = min(room, affordable - sum(1 for future in self._sent.values() if not future.done()))
+        lead = CONTINUED_LEAD * allowed
+        first = [slot for slot in self._queue if slot.continued and self._order.index(slot) < lead]
+        for slot in [*first, *(slot for slot in self._queue if slot not in first)][: max(0, room)]:
             self._queue.remove(slot)
             self._sent[slot] = self._pool.submit(self._start(slot))
 
@@ -520,6 +508,7 @@ class _PageFeed:
         page = self._decoded(slot, result)
         if slot.continued and ready is None:
             self._continue_after(slot, page.records)
+        del result, ready, future  # the body (7 MB) goes before the next page's is made
         self.top_up()
         return page
 

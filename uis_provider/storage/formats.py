@@ -50,6 +50,8 @@ _CSV_SPECIAL: Final = frozenset({bool, dict, list, tuple})
 _BOOL_CELL: Final[Mapping[Any, str]] = {True: "true", False: "false", None: ""}
 _CSV_QUOTE_TRIGGERS: Final = (",", '"', "\r", "\n")
 _TEXT_FLUSH_LINES: Final = 1024
+#: Typed records encoded per msgspec call: a 10 000-record page's 7 MB of JSON lines go out in slices of ~1.5 MB.
+_TYPED_SLICE: Final = 2048
 _GZIP_LEVEL: Final = 6
 _GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -289,25 +291,25 @@ class _JsonLinesWriter(_TextWriter):
             self._flush()
 
     def write_batch(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Append records as JSON lines; a typed page holding exactly the columns is encoded in one msgspec call."""
+        """Append records as JSON lines; a typed page holding exactly the columns is encoded by msgspec, a slice of
+        :data:`_TYPED_SLICE` records per call (a page's text is never held whole)."""
         self._check_open()
-        data = self._typed_lines(records) if isinstance(records, Rows) else None
-        if data is None:
+        if not isinstance(records, Rows) or records.visible != self._columns or not records.exact():
             for record in records:
                 self.write(record)
             return
         self._flush()
-        self._sink.write(data)
-        self.records += len(records)
-
-    def _typed_lines(self, rows: Rows) -> bytes | None:
-        """The page's lines, or None when msgspec could write a byte otherwise (then records go one by one)."""
-        if rows.visible != self._columns or not rows.exact():
-            return None
-        try:
-            return rows.row_type.encode_lines(rows.items)
-        except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
-            return None
+        items, row_type = records.items, records.row_type
+        for start in range(0, len(items), _TYPED_SLICE):
+            part = items[start : start + _TYPED_SLICE]
+            try:
+                data = row_type.encode_lines(part)
+            except Exception:  # text UTF-8 cannot hold (lone surrogates): the reference path raises it as before
+                for record in row_type.to_dicts(items[start:]):
+                    self.write(record)
+                return
+            self._sink.write(data)
+            self.records += len(part)
 
     def _flush(self) -> None:
         if self._lines:
