@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -32,6 +33,8 @@ from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
 from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+log = logging.getLogger(__name__)
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
 DEFAULT_PREFETCH_PAGES = 4
@@ -272,7 +275,8 @@ class UISHook(BaseHook):
             yield from page.records
 
     def get_timezone(self) -> str:
-        """The account's IANA time zone: the connection's ``timezone`` extra, else ``get.account`` (asked once)."""
+        """The account's IANA time zone: the connection's ``timezone`` extra, else ``get.account`` (asked once per
+        hook; the log says how to save that round trip)."""
         if self.settings.timezone:
             return self.settings.timezone
         if self._timezone is None:
@@ -284,6 +288,13 @@ class UISHook(BaseHook):
                     "get.account did not return a time zone; set the connection extra 'timezone' (e.g. Europe/Moscow)"
                 )
             self._timezone = timezone
+            log.info(
+                "UIS: connection %s has no 'timezone' extra, so get.account was asked (%s): a call and a point per "
+                "task; set the extra to %r to skip it",
+                self.uis_conn_id,
+                timezone,
+                timezone,
+            )
         return self._timezone
 
     def test_connection(self) -> tuple[bool, str]:
