@@ -26,7 +26,7 @@ from uis_provider.exceptions import (
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.budget import FIRST_WAVE_CALLS, BudgetDeadline
-from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record
+from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record, result_records
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
@@ -255,8 +255,10 @@ class UISHook(BaseHook):
         decode: RecordsDecoder | None = None,
     ) -> tuple[Sequence[dict[str, Any]], int]:
         """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
-        cannot reach every row (the records are decoded only when they are kept)."""
-        flow = self.session.call(method, {**base, "limit": page_size, "offset": 0}, defer_data=True)
+        cannot reach every row. Decoded within the call (``decode`` too), so that an answer no decoder takes is
+        retried like any that is not valid JSON."""
+        params = {**base, "limit": page_size, "offset": 0}
+        flow = self.session.call(method, params, decode_records=decode) if decode else self.session.call(method, params)
         first = sync.run(flow, self.http, self.settings.endpoint)
         total = paging.total_items(first, method)
         if capped and not paging.is_pageable(total, page_size):
@@ -267,7 +269,7 @@ class UISHook(BaseHook):
                 method=method,
                 params={"total_items": total, "page_size": page_size},
             )
-        return decoded_records(first, decode), total
+        return (first["data"] if decode else result_records(first)), total
 
     def get_records(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every record of a ``get.*`` list, page by page (memory bounded by one page)."""

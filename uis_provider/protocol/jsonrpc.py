@@ -157,13 +157,21 @@ def _decode(body: bytes | bytearray | mmap.mmap) -> Any:
 
 
 def parse_response(
-    method: str, request_id: str, http_status: int, body: bytes | bytearray | mmap.mmap, *, defer_data: bool = False
+    method: str,
+    request_id: str,
+    http_status: int,
+    body: bytes | bytearray | mmap.mmap,
+    *,
+    defer_data: bool = False,
+    decode_records: RecordsDecoder | None = None,
 ) -> dict[str, Any]:
     """Return the ``result`` object of a JSON-RPC answer, or raise the matching :class:`UISError`.
 
     Any HTTP status but 200 is a transport failure (retryable for 5xx and 429); JSON-RPC errors arrive with 200.
     With ``defer_data`` the ``data`` member may stay encoded until :func:`result_records` reads it: a page fetched
-    ahead then waits as its 7 MB body, not as the three times larger objects of 10 000 decoded records.
+    ahead then waits as its 7 MB body, not as the three times larger objects of 10 000 decoded records. With
+    ``decode_records`` it is decoded here into records (see :func:`decoded_records`), so that data no decoder
+    takes fails the call like any answer that is not valid JSON (and is retried).
     """
     if http_status != 200:
         retryable = http_status >= 500 or http_status == 429
@@ -172,7 +180,7 @@ def parse_response(
             f"HTTP {http_status} from the API{hint}", retryable=retryable, http_status=http_status, method=method
         )
     try:
-        payload = _payload(body) if defer_data else decode_json(body)
+        payload = _payload(body) if defer_data or decode_records is not None else decode_json(body)
     except UISTransportError as exc:
         raise UISTransportError(exc.message, method=method) from None
     if not isinstance(payload, dict) or payload.get("jsonrpc") != JSONRPC_VERSION:
@@ -187,6 +195,11 @@ def parse_response(
         raise UISTransportError(
             f"the JSON-RPC answer belongs to request {answered_id!r}, not {request_id!r}", method=method
         )
+    if decode_records is not None:
+        try:
+            return {**result, "data": decoded_records(result, decode_records)}
+        except UISTransportError as exc:
+            raise UISTransportError(exc.message, method=method) from None
     return result
 
 
