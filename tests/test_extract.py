@@ -651,3 +651,26 @@ def test_typed_and_plain_pages_are_kept_alike_inside_the_part() -> None:
         for records in (typed_page, [dict(r) for r in odd]):
             with pytest.raises(error, match=r"upload_time|not 'YYYY-MM-DD hh:mm:ss'"):
                 _kept_batch(part, query, ExtractProgress(), records)
+
+
+REPORT_FIELDS = ["id", "start_time", "direction", "is_lost", "talk_duration", "call_records", "tags", "campaign_name"]
+
+
+@pytest.mark.parametrize("fields", [REPORT_FIELDS, REPORT_FIELDS[2:]])  # without its time and unique fields too
+@pytest.mark.parametrize(("file_format", "compression"), [(f, c) for f in FILE_FORMATS for c in COMPRESSIONS])
+def test_a_report_paged_by_time_lands_typed_pages_with_the_bytes_of_the_record_by_record_path(
+    hook: UISHook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file_format: str,
+    compression: str | None,
+    fields: list[str],
+) -> None:
+    query = ReportQuery.build("get.calls_report", fields=fields, page_size=200)
+    assert query.pages_by_time
+    with monkeypatch.context() as typed_only:
+        forbid_record_by_record(typed_only)
+        typed = land(hook, query, tmp_path / "typed", file_format, compression)
+    monkeypatch.setattr(rows_module, "_msgspec", None)
+    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
+    assert len(typed) > 1000
