@@ -137,6 +137,8 @@ class Case:
     cpu: dict[str, list[Run]] = field(default_factory=dict)
     #: The machine's 1-minute load average when the case started and ended.
     load: list[float] = field(default_factory=list)
+    #: CPU microseconds per record of the steps no client of this design can skip (``codec_floor``).
+    codec: dict[str, float] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -170,53 +172,16 @@ class Case:
         return statistics.median(metric(run) for run in self.runs[name])
 
 
-class Emulator:
-    """``python -m uis_provider.testing.emulator`` in its own process on a free loopback port; stopped by pid.
+class LoopbackServer:
+    """A server in a process of its own whose first line of output names its loopback URL; stopped by its pid."""
 
-    ``options`` are the emulator's own (``--calls``, ``--days``, ``--latency``, ...); the key, the time zone and
-    ``--warm`` are the benchmarks' for every run.
-    """
-
-    def __init__(self, options: list[str]) -> None:
-        command = [PYTHON, "-m", "uis_provider.testing.emulator", "--port", "0", "--api-key", API_KEY]
-        command += ["--timezone", TIMEZONE, "--warm", *options]
+    def __init__(self, command: list[str], what: str) -> None:
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline() if self.process.stdout else ""
         found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
         if found is None:
             self.stop()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.url = found.group(1)
-        self.http = requests.Session()
-
-    def day_remaining(self) -> int:
-        """The daily points left, read with one ``get.account`` call (which costs one point itself)."""
-        body = {"jsonrpc": "2.0", "id": 1, "method": "get.account", "params": {"access_token": API_KEY}}
-        answer = self.http.post(self.url, json=body, timeout=60).json()
-        return int(answer["result"]["metadata"]["limits"]["day_remaining"])
-
-    def stop(self) -> None:
-        """Stop the emulator by its pid and reap it."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-class Replayer:
-    """``bench/replay.py`` in its own process in front of an emulator: its answers stored once, served as bytes."""
-
-    def __init__(self, upstream: str) -> None:
-        command = [PYTHON, str(HERE / "replay.py"), "--upstream", upstream]
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        found = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
-        if found is None:
-            self.stop()
-            raise RuntimeError(f"the replay server did not start: {line!r}")
+            raise RuntimeError(f"{what} did not start: {line!r}")
         self.url = found.group(1)
 
     def stop(self) -> None:
@@ -228,6 +193,32 @@ class Replayer:
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+class Emulator(LoopbackServer):
+    """``python -m uis_provider.testing.emulator`` in its own process on a free loopback port; stopped by pid.
+
+    ``options`` are the emulator's own (``--calls``, ``--days``, ``--latency``, ...); the key, the time zone and
+    ``--warm`` are the benchmarks' for every run.
+    """
+
+    def __init__(self, options: list[str]) -> None:
+        command = [PYTHON, "-m", "uis_provider.testing.emulator", "--port", "0", "--api-key", API_KEY]
+        super().__init__([*command, "--timezone", TIMEZONE, "--warm", *options], "the emulator")
+        self.http = requests.Session()
+
+    def day_remaining(self) -> int:
+        """The daily points left, read with one ``get.account`` call (which costs one point itself)."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": "get.account", "params": {"access_token": API_KEY}}
+        answer = self.http.post(self.url, json=body, timeout=60).json()
+        return int(answer["result"]["metadata"]["limits"]["day_remaining"])
+
+
+class Replayer(LoopbackServer):
+    """``bench/replay.py`` in its own process in front of an emulator: its answers stored once, served as bytes."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__([PYTHON, str(HERE / "replay.py"), "--upstream", upstream], "the replay server")
 
 
 #: Starts the extractor and reports its exit code and peak RSS (KB). Linux carries a parent's peak RSS into a child
@@ -356,6 +347,7 @@ def run_case(size: int, latency: float, runs: int, variants: tuple[str, ...], wo
                 case.checks = check_outputs(case, outputs)
         print(f"  {size:>7} calls, {latency * 1000:.0f} ms: " + summary(case), flush=True)
         if cpu_runs:
+            case.codec = codec_floor(emulator.url, workdir)
             measure_cpu(case, emulator.url, workdir, cpu_runs)
             print("    client CPU per record, replayed: " + cpu_summary(case), flush=True)
     finally:
@@ -398,6 +390,52 @@ def measure_cpu(case: Case, upstream: str, workdir: Path, runs: int) -> None:
             case.checks[f"{name} byte-identical to the record-by-record path"] = reference.read_bytes() == typed[name]
     finally:
         replayer.stop()
+
+
+def codec_floor(url: str, workdir: Path, repeats: int = 5) -> dict[str, float]:
+    """CPU microseconds per record of each step the client cannot skip, on one page of the window, in this process
+    (the best of ``repeats``): the JSON-RPC envelope, the typed decode, freeing the records, the JSON-lines encode
+    and writing them to a file. Their sum is what this design costs a record on this machine's core."""
+    import gc
+
+    from uis_provider.protocol.jsonrpc import parse_response
+    from uis_provider.protocol.methods import UPLOADED_CALLS
+    from uis_provider.storage.rows import row_type_for
+
+    params = {"access_token": API_KEY, "date_from": f"{DATE_FROM} 00:00:00", "date_till": f"{DATE_TILL} 00:00:00"}
+    params.update({"limit": PAGE_SIZE, "offset": 0, "fields": naive.FIELDS, "sort": naive.SORT})
+    request = {"jsonrpc": "2.0", "id": "floor", "method": "get.uploaded_calls", "params": params}
+    body = requests.post(url, json=request, timeout=300).content
+    row_type = row_type_for(UPLOADED_CALLS, UPLOADED_CALLS.columns, UPLOADED_CALLS.columns)
+    assert row_type is not None
+    steps = {"envelope": [], "decode": [], "free": [], "encode": [], "write": []}
+    target = workdir / "codec-floor.jsonl"
+    records = 0
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            started = time.process_time()
+            result = parse_response("get.uploaded_calls", "floor", 200, body, defer_data=True)
+            steps["envelope"].append(time.process_time() - started)
+            started = time.process_time()
+            rows = row_type.decode(result["data"])
+            steps["decode"].append(time.process_time() - started)
+            assert rows is not None
+            records = len(rows)
+            started = time.process_time()
+            data = row_type.encode_lines(rows.items)
+            steps["encode"].append(time.process_time() - started)
+            started = time.process_time()
+            del rows, result
+            steps["free"].append(time.process_time() - started)
+            started = time.process_time()
+            with target.open("wb") as out:
+                out.write(data)
+            steps["write"].append(time.process_time() - started)
+            target.unlink()
+    finally:
+        gc.enable()
+    return {name: min(times) / max(1, records) * 1e6 for name, times in steps.items()}
 
 
 def _run(result: dict[str, Any], peak: float, points: int = 0) -> Run:
@@ -492,6 +530,7 @@ def case_figures(case: Case) -> dict[str, Any]:
             }
             for name, runs in case.cpu.items()
         }
+        figures["codec_floor_us_per_record"] = case.codec
     return figures
 
 
@@ -697,6 +736,15 @@ def _cpu_table(case: dict[str, Any]) -> list[str]:
         f"| naive, jsonl | {len(naive_run['runs'])} | {naive_run['cpu_us_per_record']:.1f} "
         f"| {naive_run['wall_s']:.2f} | {naive_run['records_per_s']:,.0f} | | |"
     )
+    codec = case.get("codec_floor_us_per_record") or {}
+    if codec:
+        parts = ", ".join(f"{name} {value:.2f}" for name, value in codec.items())
+        lines += [
+            "",
+            f"What no client of this design can skip, on one page in one process (best of 5, CPU us per record): "
+            f"{parts}; {sum(codec.values()):.1f} in all. The rest of the JSON-lines figure is reading the answers "
+            "over HTTP, the page feed and the window check.",
+        ]
     return lines
 
 
