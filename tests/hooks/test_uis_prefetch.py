@@ -122,22 +122,6 @@ def test_pages_fetched_ahead_never_exceed_prefetch_pages(api: UISEmulator) -> No
     assert fetch_threads() == []
 
 
-@pytest.mark.parametrize(("minute_limit", "first_round"), [(3000, 4), (200, 2)])
-def test_pages_go_ahead_all_at_once_only_when_the_minute_budget_holds_a_first_wave_of_such_bursts(
-    make_emulator: Callable[..., UISEmulator], monkeypatch: pytest.MonkeyPatch, minute_limit: int, first_round: int
-) -> None:
-    api = make_emulator(minute_limit=minute_limit)
-    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url, timezone=TZ))
-    arrivals = Arrivals()
-    api.faults = arrivals
-    # 4 pages from each of 64 clients starting together: 256 points, which 3000 left hold and 200 do not; with
-    # 200 the in-flight window starts small and grows as answers come back
-    pages = UISHook(prefetch_pages=4).paginate("get.uploaded_calls", PARAMS, page_size=40)
-    next(pages)
-    assert arrivals.settled() == 1 + first_round
-    assert len(list(pages)) == math.ceil(len(truth_ids(api)) / 40) - 1
-
-
 def test_a_failed_page_fetched_ahead_is_raised_in_its_turn_and_stops_fetching(api: UISEmulator) -> None:
     arrivals = Arrivals({4: "limit_day"})
     api.faults = arrivals

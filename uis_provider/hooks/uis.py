@@ -25,7 +25,7 @@ from uis_provider.exceptions import (
 )
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
-from uis_provider.protocol.budget import FIRST_WAVE_CALLS, BudgetDeadline
+from uis_provider.protocol.budget import BudgetDeadline
 from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record, result_records
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
@@ -450,9 +450,9 @@ class _PageFeed:
         self._collect_continued()
         if self._failed():
             return
-        affordable = self._session.affordable_calls(self._method)
-        allowed = min(self._depth, self._window())
+        allowed = min(self._depth, self._session.window.allowed)
         room = allowed - len(self._sent) - len(self._ready)
+        affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             # a page just sent books its points only when its worker starts it: count every unanswered one too, so
             # the budget is never overdrawn (at worst a page waits for the next turn)
@@ -462,18 +462,6 @@ class _PageFeed:
         for slot in [*first, *(slot for slot in self._queue if slot not in first)][: max(0, room)]:
             self._queue.remove(slot)
             self._sent[slot] = self._pool.submit(self._start(slot))
-
-    def _window(self) -> int:
-        """Pages that may be out: the session's in-flight window, which starts at one and grows with the answers so
-        that clients sharing a budget do not burst into it together; all of ``depth`` at once while no call has been
-        refused and the minute budget's last reading has room for ``depth`` pages from each client of a whole first
-        wave (:data:`~uis_provider.protocol.budget.FIRST_WAVE_CALLS`): no such burst can overrun it then. (Each call
-        still waits for its share of the budget as every call does.)"""
-        reading = self._session.limits
-        room = FIRST_WAVE_CALLS * self._depth * max(1, method_weight(self._method))
-        if reading is not None and (reading.minute_remaining or 0) >= room and not self._session.stats.refusals:
-            return self._depth
-        return self._session.window.allowed
 
     def _collect_continued(self) -> None:
         """Plan the queries after the continued pages answered ahead of their turn (from their last record only:
