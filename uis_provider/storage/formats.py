@@ -3,8 +3,8 @@
 The same records always give byte-identical output (fixed key/column order, gzip without timestamp or
 file name, no timestamps in Parquet), so a re-extracted window can be compared or de-duplicated by checksum.
 JSON is encoded by msgspec when it is installed and a value is plain JSON, else by the stdlib: the same bytes.
-A page of typed records (:class:`~uis_provider.storage.rows.Rows`) is written whole: JSON lines in one msgspec
-call, CSV and parquet column by column; the bytes are those of writing its records one by one.
+A page of typed records (:class:`~uis_provider.storage.rows.Rows`) is written whole: JSON lines by msgspec a slice
+at a time, CSV and parquet column by column; the bytes are those of writing its records one by one.
 """
 
 from __future__ import annotations

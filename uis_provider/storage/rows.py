@@ -3,8 +3,9 @@
 A :class:`RowType` is the record of one query: a Struct whose fields are the requested columns in order, each typed
 from :class:`~uis_provider.protocol.methods.ReportMethod` and the catalog (the vendor's type, the parquet kind, the
 fields of nested objects, sorted as the writers sort nested keys). Decoding a page into it skips the tens of
-thousands of dicts of the generic path, and the writers encode a :class:`Rows` page as a whole (JSON lines in one
-msgspec call, CSV and parquet column by column) into the same bytes the record-by-record path writes.
+thousands of dicts of the generic path, and the writers encode a :class:`Rows` page as a whole (JSON lines by
+msgspec a slice of records per call, CSV and parquet column by column) into the same bytes the record-by-record
+path writes.
 
 A page that does not fit the type is decoded generically instead (:meth:`RowType.decode` returns ``None``): a key
 the query did not ask for (a column the API adds), a value of another type than documented, a float msgspec would
