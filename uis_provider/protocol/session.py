@@ -25,7 +25,13 @@ from uis_provider.protocol.budget import (
     InFlightWindow,
     spread_wait,
 )
-from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
+from uis_provider.protocol.jsonrpc import (
+    RecordsDecoder,
+    build_request,
+    new_request_id,
+    parse_response,
+    result_metadata,
+)
 from uis_provider.protocol.limits import RateLimits, method_weight
 from uis_provider.protocol.methods import takes_user_id
 from uis_provider.protocol.retry import RetryPolicy
@@ -343,6 +349,7 @@ class UISSession:
         *,
         request_id: str | None = None,
         defer_data: bool = False,
+        decode_records: RecordsDecoder | None = None,
     ) -> CallFlow:
         """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
 
@@ -350,7 +357,9 @@ class UISSession:
         login/password connection triggers a fresh login, at most :data:`MAX_RELOGINS` times for one call (a session
         shared by concurrent calls may be refused again before this call's turn; a token that keeps failing right
         after a login is not a session that expired). With ``defer_data`` the result's
-        ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it.
+        ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it; with
+        ``decode_records`` it is decoded into those records within the call (see
+        :func:`~uis_provider.protocol.jsonrpc.parse_response`).
         """
         request_id = request_id or new_request_id()
         weight = method_weight(method)
@@ -380,7 +389,9 @@ class UISSession:
                 reply = yield Send(method, body, self.settings.timeout)
                 self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
                 try:
-                    result = self._parse(method, request_id, reply, defer_data=defer_data)
+                    result = self._parse(
+                        method, request_id, reply, defer_data=defer_data, decode_records=decode_records
+                    )
                 except UISError as exc:
                     self._record_limits(exc.limits)
                     failure = exc
@@ -460,7 +471,13 @@ class UISSession:
             return
 
     def _parse(
-        self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None, defer_data: bool = False
+        self,
+        method: str,
+        request_id: str,
+        reply: Reply | None,
+        *extra_secrets: str | None,
+        defer_data: bool = False,
+        decode_records: RecordsDecoder | None = None,
     ) -> dict[str, Any]:
         """Parse a reply; any error it raises has the connection's secrets scrubbed from its text.
 
@@ -470,7 +487,7 @@ class UISSession:
         if reply is not None and reply.failure is not None and self.settings.endpoint_note:
             reply = replace(reply, failure=f"{reply.failure} ({self.settings.endpoint_note})")
         try:
-            return _parse_reply(method, request_id, reply, defer_data)
+            return _parse_reply(method, request_id, reply, defer_data, decode_records)
         except UISError as exc:
             raise exc.redact([self.settings.secret, self._token or "", *(s or "" for s in extra_secrets)]) from None
 
@@ -511,9 +528,17 @@ def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
     return replace(newer, minute_reset=max(0.0, end - newer.taken_at))
 
 
-def _parse_reply(method: str, request_id: str, reply: Reply | None, defer_data: bool = False) -> dict[str, Any]:
+def _parse_reply(
+    method: str,
+    request_id: str,
+    reply: Reply | None,
+    defer_data: bool = False,
+    decode_records: RecordsDecoder | None = None,
+) -> dict[str, Any]:
     if reply is None:
         raise UISTransportError("the transport returned no reply", method=method)
     if reply.failure is not None:
         raise UISTransportError(reply.failure, method=method, retryable=not reply.permanent)
-    return parse_response(method, request_id, reply.status, reply.body, defer_data=defer_data)
+    return parse_response(
+        method, request_id, reply.status, reply.body, defer_data=defer_data, decode_records=decode_records
+    )
