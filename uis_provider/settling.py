@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol.budget import budget_timeout_seconds
-from uis_provider.storage.rows import column_of
 from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.storage.rows import column_of
 from uis_provider.transport import sync
 
 if TYPE_CHECKING:

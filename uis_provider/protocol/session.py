@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
@@ -117,7 +118,8 @@ class UISSession:
     a call is sent only while the minute budget has points left beyond those of the calls in flight.
     A per-minute refusal is back-pressure from calls this session cannot see (other tasks on the same account):
     the call waits for the reset plus jitter over the reset period, the in-flight ``window`` halves, and no retry is
-    used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now) ends the waiting.
+    used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now, renewed by
+    :meth:`bound_waits` for each task or poke) ends the waiting.
     ``on_secret`` is called with every secret the session learns (the API key, the password, each session
     token) before it can reach a log — the hook passes Airflow's ``mask_secret``.
     """
@@ -156,6 +158,12 @@ class UISSession:
 
     def __repr__(self) -> str:
         return f"UISSession({self.settings!r}, logged_in={self.logged_in})"
+
+    def bound_waits(self, budget_timeout: Any, execution_timeout: timedelta | None = None) -> BudgetDeadline:
+        """Let the calls from now on wait for the minute budget ``budget_timeout`` in all (never past
+        ``execution_timeout``): each task, poke or trigger check bounds its own waits, not the session's first one."""
+        self.budget_deadline = BudgetDeadline.for_task(budget_timeout, execution_timeout, self.clock())
+        return self.budget_deadline
 
     @property
     def logged_in(self) -> bool:
