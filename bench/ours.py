@@ -17,12 +17,15 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Extract the window; print ``{"seconds", "records", "calls", "parts"}`` (parts as [date_from, date_till])."""
+    """Extract the window; print ``{"seconds", "cpu_seconds", "records", "calls", "parts"}`` (parts as [date_from,
+    date_till]; ``cpu_seconds`` is the process's CPU time over the same span, every thread)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conn-id", required=True, help="an Airflow connection of type uis")
     parser.add_argument("--date-from", required=True)
     parser.add_argument("--date-till", required=True)
-    parser.add_argument("--out", required=True, help="absolute path of the JSON-lines file")
+    parser.add_argument("--out", required=True, help="absolute path of the output file")
+    parser.add_argument("--format", choices=("jsonl", "csv", "parquet"), default=None, help="default: the operator's")
+    parser.add_argument("--compression", choices=("none", "gzip"), default="none")
     parser.add_argument("--prefetch-pages", type=int, default=None, help="default: the hook's")
     parser.add_argument(
         "--decoder",
@@ -34,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         "--encoder",
         choices=("default", "json"),
         default="default",
-        help="json: the JSON-lines writer encodes with the standard library only, as without msgspec",
+        help="json: the writers encode with the standard library only, as without msgspec",
+    )
+    parser.add_argument(
+        "--records",
+        choices=("typed", "dicts"),
+        default="typed",
+        help="dicts: pages decoded into dicts and written record by record (no typed records)",
     )
     args = parser.parse_args(argv)
 
@@ -43,31 +52,40 @@ def main(argv: list[str] | None = None) -> int:
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
     from uis_provider.protocol import jsonrpc
     from uis_provider.protocol.windows import Window
+    from uis_provider.storage import formats, rows
     from uis_provider.storage.probe import probe_output
 
     if args.decoder == "json":
         # as without msgspec installed: the standard library decodes every answer, whole
         jsonrpc._fast_decode = jsonrpc._stdlib_decode
         jsonrpc._envelope_decode = None
+        rows._msgspec = None
     if args.encoder == "json":
-        from uis_provider.storage import formats
-
         formats._fast_json = None
+        rows._msgspec = None
+    if args.records == "dicts":
+        rows._msgspec = None
     operator = UISUploadedCallsToStorageOperator(
         task_id="bench",
         uis_conn_id=args.conn_id,
         output_path=args.out,
         date_from=args.date_from,
         date_till=args.date_till,
+        **({"file_format": args.format} if args.format else {}),
+        **({"compression": "gzip"} if args.compression == "gzip" else {}),
     )
     hook_options = {} if args.prefetch_pages is None else {"prefetch_pages": args.prefetch_pages}
     # a task runner has loaded the plugins when it builds the task's context, before execute(); the lineage report
-    # of the written file reads them, so load them here too rather than count them as extraction time
+    # of the written file reads them, so load them here too rather than count them as extraction time. Likewise the
+    # supervisor module, which the connection lookup imports: a task process is a fork of the supervisor, so in a
+    # task it is loaded long before execute()
+    import airflow.sdk.execution_time.supervisor  # noqa: F401
     from airflow.sdk.plugins_manager import integrate_macros_plugins
 
     integrate_macros_plugins()
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     start, end = operator.window_bounds({})
     query = operator.build_query()
     path = checked_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
@@ -86,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         calls = hook.session.stats.calls + hook.session.stats.logins
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     parts = [[part.api_from, part.api_till] for part in result.parts]
-    print(json.dumps({"seconds": seconds, "records": result.records, "calls": calls, "parts": parts}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu_seconds": cpu_seconds, "records": result.records, "calls": calls, "parts": parts}
+        )
+    )
     return 0
 
 

@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pendulum
 import pytest
+import requests
 
-from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISPagingLimitError
-from uis_provider.extract import ReportQuery, extract_window, iter_window_records, plan_windows
+from tests.conftest import conn_json as shared_conn_json
+from uis_provider.exceptions import (
+    UISConfigurationError,
+    UISDataChangedError,
+    UISError,
+    UISPagingLimitError,
+    UISTransportError,
+)
+from uis_provider.extract import (
+    ExtractProgress,
+    ReportQuery,
+    _kept_batch,
+    extract_window,
+    iter_window_records,
+    plan_windows,
+)
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS, ReportMethod
 from uis_provider.protocol.windows import Window, split_part
+from uis_provider.storage import formats
+from uis_provider.storage import rows as rows_module
+from uis_provider.storage.formats import COMPRESSIONS, FILE_FORMATS
+from uis_provider.storage.rows import Rows, row_type_for
 from uis_provider.testing import UISEmulator
 
 TZ = "Europe/Moscow"
@@ -527,7 +549,7 @@ def test_observer_sees_each_pass_afresh(uis_conn: str, emulator: UISEmulator, tm
 
     def observer() -> Any:
         seen.append([])
-        return lambda record: seen[-1].append(record["ext_id"])
+        return lambda batch: seen[-1].extend(record["ext_id"] for record in batch)
 
     with ChangingDataHook(emulator, span, passes=1) as hook:
         result = extract_window(
@@ -546,7 +568,7 @@ def test_observer_raising_aborts_the_write_and_keeps_the_previous_output(hook: U
     target = tmp_path / "old.jsonl"
     target.write_bytes(b'{"previous": true}\n')
 
-    def refuse(record: Any) -> None:
+    def refuse(batch: Any) -> None:
         raise RuntimeError("refused")
 
     with pytest.raises(RuntimeError, match="refused"):
@@ -559,3 +581,179 @@ def test_observer_raising_aborts_the_write_and_keeps_the_previous_output(hook: U
         )
     assert target.read_bytes() == b'{"previous": true}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["old.jsonl"]
+
+
+# -- typed pages: the same bytes as record by record, and what happens to a column the API adds ----------------------
+
+
+def forbid_record_by_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any record written one by one (instead of in a typed page) fail the test."""
+
+    def refuse(self: Any, record: Any) -> None:
+        raise AssertionError("a page was written record by record")
+
+    for writer in (formats._JsonLinesWriter, formats._CsvWriter, formats._ParquetWriter):
+        monkeypatch.setattr(writer, "write", refuse)
+
+
+def land(hook: UISHook, query: ReportQuery, path: Path, file_format: str, compression: str | None) -> bytes:
+    window = Window.build("2026-01-03", "2026-01-12", TZ)
+    extract_window(hook, window, query, str(path), file_format=file_format, compression=compression)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("fields", [None, ["status", "ext_id", "tags", "talk_duration", "is_lost"]])
+@pytest.mark.parametrize(("file_format", "compression"), [(f, c) for f in FILE_FORMATS for c in COMPRESSIONS])
+def test_typed_pages_land_the_bytes_of_the_record_by_record_path(
+    hook: UISHook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file_format: str,
+    compression: str | None,
+    fields: list[str] | None,
+) -> None:
+    query = ReportQuery.build("get.uploaded_calls", page_size=150, fields=fields)
+    with monkeypatch.context() as typed_only:
+        forbid_record_by_record(typed_only)
+        typed = land(hook, query, tmp_path / "typed", file_format, compression)
+    monkeypatch.setattr(rows_module, "_msgspec", None)
+    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
+    assert len(typed) > 1000
+
+
+class AddingProxy:
+    """A loopback HTTP server in front of the emulator that adds a column to every uploaded call it answers, as an
+    API that grew a column would."""
+
+    def __init__(self, upstream: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = requests.post(upstream, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+                payload = answer.json()
+                records = (payload.get("result") or {}).get("data")
+                if isinstance(records, list):
+                    for record in records:
+                        record["added_column"] = {"z": record["ext_id"], "a": [1, None]}
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{upstream[upstream.index('/v') :]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def adding_hook(emulator: UISEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[UISHook]:
+    proxy = AddingProxy(emulator.url)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_ADDING", shared_conn_json(proxy.url))
+    try:
+        with UISHook("uis_adding") as uis_hook:
+            yield uis_hook
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("file_format", FILE_FORMATS)
+def test_a_column_the_api_adds_is_kept_in_json_lines_left_out_of_a_fixed_header_and_named(
+    adding_hook: UISHook,
+    hook: UISHook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    file_format: str,
+) -> None:
+    query = ReportQuery.build("get.uploaded_calls", page_size=150)
+    with caplog.at_level(logging.WARNING, logger="uis_provider.extract"):
+        added = land(adding_hook, query, tmp_path / "added", file_format, None)
+    warnings = [r.getMessage() for r in caplog.records if "added_column" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "JSON lines keep them" in warnings[0] and "CSV and parquet" in warnings[0]
+    without = land(hook, query, tmp_path / "without", file_format, None)
+    if file_format == "jsonl":
+        lines = added.decode("utf-8").splitlines()
+        assert len(lines) == len(without.decode("utf-8").splitlines()) > 150
+        for line, original in zip(lines, without.decode("utf-8").splitlines(), strict=True):
+            record = json.loads(line)
+            assert list(record)[-1] == "added_column"
+            assert record["added_column"] == {"a": [1, None], "z": record["ext_id"]}
+            assert line.startswith(original[:-1] + ',"added_column":{"a":[1,null]')
+    else:
+        assert added == without
+    monkeypatch.setattr(rows_module, "_msgspec", None)
+    assert added == land(adding_hook, query, tmp_path / "plain", file_format, None)
+
+
+def test_typed_and_plain_pages_are_kept_alike_inside_the_part() -> None:
+    query = ReportQuery.build("get.uploaded_calls", fields=["ext_id", "status"])
+    part = Window.build("2026-01-03", "2026-01-04", TZ)
+    times = ["2026-01-02 23:59:59", "2026-01-03 00:00:00", "2026-01-03 12:00:00", "2026-01-04 00:00:00"]
+    page = [{"ext_id": f"e{index}", "status": "ok", "upload_time": when} for index, when in enumerate(times)]
+    row_type = row_type_for(query.method, query.columns, query.request_fields)
+    assert row_type is not None
+    typed, plain = ExtractProgress(), ExtractProgress()
+    rows = row_type.decode(json.dumps(page).encode("utf-8"))
+    assert rows is not None
+    kept_rows = _kept_batch(part, query, typed, rows)
+    kept_plain = _kept_batch(part, query, plain, [dict(record) for record in page])
+    assert isinstance(kept_rows, Rows)
+    assert (
+        kept_rows.records() == list(kept_plain) == [{"ext_id": "e1", "status": "ok"}, {"ext_id": "e2", "status": "ok"}]
+    )
+    assert (typed.records, typed.dropped) == (plain.records, plain.dropped) == (2, 2)
+
+    inside = [{**record, "upload_time": "2026-01-03 10:00:00"} for record in page]
+    whole = row_type.decode(json.dumps(inside).encode("utf-8"))
+    assert whole is not None and _kept_batch(part, query, ExtractProgress(), whole) is whole
+
+    for broken, error in ((None, UISError), ("2026-01-03T10:00:00", UISTransportError), ("٢٠٢٦-01-03 10:00:00", None)):
+        odd = [*inside[:2], {**inside[2], "upload_time": broken}]
+        typed_page = row_type.decode(json.dumps(odd).encode("utf-8"))
+        assert typed_page is not None
+        if error is None:  # non-ASCII digits: the time format matches, the string order puts it outside the part
+            assert len(_kept_batch(part, query, ExtractProgress(), typed_page)) == len(
+                _kept_batch(part, query, ExtractProgress(), [dict(r) for r in odd])
+            )
+            continue
+        for records in (typed_page, [dict(r) for r in odd]):
+            with pytest.raises(error, match=r"upload_time|not 'YYYY-MM-DD hh:mm:ss'"):
+                _kept_batch(part, query, ExtractProgress(), records)
+
+
+REPORT_FIELDS = ["id", "start_time", "direction", "is_lost", "talk_duration", "call_records", "tags", "campaign_name"]
+
+
+@pytest.mark.parametrize("fields", [REPORT_FIELDS, REPORT_FIELDS[2:]])  # without its time and unique fields too
+@pytest.mark.parametrize(("file_format", "compression"), [(f, c) for f in FILE_FORMATS for c in COMPRESSIONS])
+def test_a_report_paged_by_time_lands_typed_pages_with_the_bytes_of_the_record_by_record_path(
+    hook: UISHook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file_format: str,
+    compression: str | None,
+    fields: list[str],
+) -> None:
+    query = ReportQuery.build("get.calls_report", fields=fields, page_size=200)
+    assert query.pages_by_time
+    with monkeypatch.context() as typed_only:
+        forbid_record_by_record(typed_only)
+        typed = land(hook, query, tmp_path / "typed", file_format, compression)
+    monkeypatch.setattr(rows_module, "_msgspec", None)
+    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
+    assert len(typed) > 1000

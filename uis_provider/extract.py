@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.catalog import catalog
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
+from uis_provider.protocol.jsonrpc import collector_paused
 from uis_provider.protocol.keyset import keyset_for
 from uis_provider.protocol.methods import ReportMethod, report_method, report_methods
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
@@ -37,6 +38,7 @@ from uis_provider.protocol.windows import API_TIME, Window, split_part
 from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.digest import DigestWriter
 from uis_provider.storage.formats import open_record_writer, validate_output_options
+from uis_provider.storage.rows import Rows, RowType, row_type_for
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -237,6 +239,8 @@ class ExtractProgress:
     parts: list[Window] = field(default_factory=list)
     records: int = 0
     dropped: int = 0
+    #: Columns the API answered that the query did not ask for (warned about once each).
+    unknown_columns: set[str] = field(default_factory=set)
     meter: ProgressMeter = field(default_factory=lambda: ProgressMeter(time.monotonic))
 
     def page(self, hook: UISHook, records: int) -> None:
@@ -249,23 +253,45 @@ class ExtractProgress:
 def iter_window_records(
     hook: UISHook, window: Window, query: ReportQuery, progress: ExtractProgress | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every record of ``window`` exactly once, ordered by part then by the query's stable sort.
+    """Every record of ``window`` exactly once, ordered by part then by the query's stable sort, as plain dicts.
 
     Streams page by page. Raises :class:`UISDataChangedError` when the data moves while a part is paged (the
     caller restarts the window) and :class:`UISPagingLimitError` when a one-second part is still too big.
     """
+    for batch in iter_window_batches(hook, window, query, progress, typed=False):
+        yield from batch
+
+
+def iter_window_batches(
+    hook: UISHook,
+    window: Window,
+    query: ReportQuery,
+    progress: ExtractProgress | None = None,
+    *,
+    typed: bool = True,
+) -> Iterator[Sequence[dict[str, Any]]]:
+    """The records of ``window`` as :func:`iter_window_records` gives them, a page at a time.
+
+    With ``typed`` (and msgspec installed) pages are decoded straight into typed records
+    (:class:`~uis_provider.storage.rows.Rows`), which the record writers encode whole; a page that does not fit
+    its type comes as dicts. Let go of each batch once written: the next page is fetched while it is held.
+    """
     progress = progress if progress is not None else ExtractProgress()
+    row_type = row_type_for(query.method, query.columns, query.request_fields) if typed else None
     for part in plan_windows(window, query):
-        yield from _part_records(hook, part, query, progress)
+        yield from _part_batches(hook, part, query, progress, row_type)
 
 
-def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress) -> Iterator[dict]:
+def _part_batches(
+    hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress, row_type: RowType | None
+) -> Iterator[Sequence[dict[str, Any]]]:
     if query.pages_by_time:
-        yield from _time_paged_records(hook, part, query, progress)
+        yield from _time_paged_batches(hook, part, query, progress, row_type)
         return
     params = query.request_params(part)
     keyset = keyset_for(query.method, query.sort, query.filter, params["fields"])
-    pages = hook.paginate(query.method.name, params, page_size=query.page_size, keyset=keyset)
+    decode = row_type.decode if row_type is not None else None
+    pages = hook.paginate(query.method.name, params, page_size=query.page_size, keyset=keyset, decode_records=decode)
     with contextlib.closing(pages):
         try:
             first = next(pages)
@@ -274,9 +300,18 @@ def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: Ext
         else:
             progress.parts.append(part)
             progress.meter.add_query(first.total_items, paging.page_count(first.total_items, query.page_size))
-            records = _records_of(first, pages, lambda count: progress.page(hook, count))
-            del first  # from here the generator alone holds the first page, and lets go of it as it is written
-            yield from _kept_records(part, query, progress, records)
+            page: Page | None = first
+            del first
+            while page is not None:
+                # only the caller holds a batch from here: written, it is let go before the next page is decoded
+                records = page.records
+                del page
+                progress.page(hook, len(records))
+                kept = _kept_batch(part, query, progress, records)
+                del records
+                yield kept
+                del kept
+                page = next(pages, None)
             return
     # the pieces are paged outside the except block, whose exception would keep the probe's frames alive
     pieces = split_part(part, total, query.reachable_rows)
@@ -290,20 +325,30 @@ def _part_records(hook: UISHook, part: Window, query: ReportQuery, progress: Ext
         len(pieces),
     )
     for piece in pieces:
-        yield from _part_records(hook, piece, query, progress)
+        yield from _part_batches(hook, piece, query, progress, row_type)
 
 
-def _time_paged_records(
-    hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress
-) -> Iterator[dict[str, Any]]:
-    """The records of a part of a method without a sortable unique key, read by its time field page by page."""
+def _time_paged_batches(
+    hook: UISHook, part: Window, query: ReportQuery, progress: ExtractProgress, row_type: RowType | None
+) -> Iterator[Sequence[dict[str, Any]]]:
+    """The records of a part of a method without a sortable unique key, read by its time field page by page.
+
+    Whole answers are decoded into dicts (the time plan orders them); the kept ones become typed records for the
+    writers when they fit the type.
+    """
     plan = query.time_plan(part)
     while (params := plan.next_params()) is not None:
         records = plan.take(hook.call(query.method.name, params))
         if plan.calls == 1 and plan.first_total is not None:
             progress.meter.add_query(plan.first_total, paging.page_count(plan.first_total, query.page_size))
         progress.page(hook, len(records))
-        yield from _kept_records(part, query, progress, iter(records))
+        kept = _kept_records(part, query, progress, records)
+        del records
+        rows = row_type.convert(kept) if row_type is not None and kept else None
+        if rows is not None:
+            rows.forget(query.unwritten_fields)
+        yield rows if rows is not None else _checked_plain(kept, query, progress)
+        del kept, rows
     progress.parts.extend(plan.parts if isinstance(plan, OnePagePerPart) else [part])
     if isinstance(plan, OnePagePerPart) and plan.splits:
         log.info(
@@ -317,48 +362,106 @@ def _time_paged_records(
         )
 
 
-def _records_of(first: Page, rest: Iterator[Page], on_page: Callable[[int], None]) -> Iterator[dict[str, Any]]:
-    """The records of ``first``, then of each later page, each dropped from its page as it is handed out.
+def _kept_batch(
+    part: Window, query: ReportQuery, progress: ExtractProgress, records: Sequence[dict[str, Any]]
+) -> Sequence[dict[str, Any]]:
+    """The records inside ``part`` (the rest counted as dropped), without the columns asked only for paging."""
+    if isinstance(records, Rows):
+        return _kept_rows(part, query, progress, records)
+    return _checked_plain(_kept_records(part, query, progress, records), query, progress)
 
-    ``on_page`` is told each page's record count as the page arrives (for the progress lines).
 
-    A page holds 10 000 records: letting go of the written ones at once lets the pages still being fetched and
-    decoded reuse their memory, so the peak stays near one page whatever the window's size. Consumes the pages.
-    """
-    page: Page | None = first
-    del first
-    while page is not None:
-        records = page.records
-        del page
-        on_page(len(records))
-        records.reverse()
-        while records:
-            yield records.pop()
-        page = next(rest, None)
+def _kept_rows(part: Window, query: ReportQuery, progress: ExtractProgress, rows: Rows) -> Rows:
+    """:func:`_kept_records` for a typed page: when every time is well formed and inside the part (one check over
+    the whole column), the page is kept whole."""
+    stamps = rows.column(query.method.time_field)
+    if not _all_inside(part, stamps):
+        inside = _membership(part)
+        indexes = []
+        for index, stamp in enumerate(stamps):
+            if stamp is None:
+                raise _no_time(query)
+            if inside(stamp):
+                indexes.append(index)
+        progress.dropped += len(rows) - len(indexes)
+        if len(indexes) < len(rows):
+            rows = rows.subset(indexes)
+    rows.forget(query.unwritten_fields)
+    progress.records += len(rows)
+    return rows
 
 
 def _kept_records(
-    part: Window, query: ReportQuery, progress: ExtractProgress, records: Iterator[dict[str, Any]]
-) -> Iterator[dict[str, Any]]:
+    part: Window, query: ReportQuery, progress: ExtractProgress, records: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The records inside ``part`` (the rest counted as dropped), without the columns asked only for paging."""
     time_field = query.method.time_field
     unwritten = query.unwritten_fields
     inside = _membership(part)
+    kept = []
     for record in records:
         stamp = record.get(time_field)
         if stamp is None:
-            raise UISError(
-                f"a record has no {time_field!r} (missing or null), the field the window selects on, so it cannot "
-                "be placed in [date_from, date_till); nothing was written",
-                method=query.method.name,
-            )
+            raise _no_time(query)
         if not inside(stamp):
             progress.dropped += 1
             continue
         for name in unwritten:
             record.pop(name, None)
-        progress.records += 1
-        yield record
+        kept.append(record)
+    progress.records += len(kept)
+    return kept
+
+
+def _no_time(query: ReportQuery) -> UISError:
+    time_field = query.method.time_field
+    return UISError(
+        f"a record has no {time_field!r} (missing or null), the field the window selects on, so it cannot "
+        "be placed in [date_from, date_till); nothing was written",
+        method=query.method.name,
+    )
+
+
+def _checked_plain(
+    records: list[dict[str, Any]], query: ReportQuery, progress: ExtractProgress
+) -> list[dict[str, Any]]:
+    """``records``, after a warning (once per column) about columns the API answered but the query did not ask for.
+
+    JSON lines keep such a column (after the columns asked for), CSV and parquet have a fixed header and leave it
+    out; a typed page cannot hold it, so it is only ever found here.
+    """
+    extra = set().union(*records).difference(query.request_fields, progress.unknown_columns)
+    if extra:
+        progress.unknown_columns.update(extra)
+        log.warning(
+            "%s answered column(s) %s that the query did not ask for (a column the API added?): JSON lines keep "
+            "them after the columns asked for; CSV and parquet, whose header is fixed, leave them out",
+            query.method.name,
+            sorted(extra, key=str),
+        )
+    return records
+
+
+#: ``YYYY-MM-DD hh:mm:ss`` with every ASCII digit made ``0``: what a well-formed API time becomes by ``_ZEROED``.
+_TIME_SHAPE = b"0000-00-00 00:00:00"
+_ZEROED = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _all_inside(part: Window, stamps: list[Any]) -> bool:
+    """Whether every one of ``stamps`` is a ``YYYY-MM-DD hh:mm:ss`` text inside the part, checked in C.
+
+    Joined by newlines and with their digits zeroed, well-formed ASCII times are the zeroed shape repeated; anything
+    else (another length, a newline or a non-ASCII digit in a text) is left to the record-by-record check.
+    """
+    if not stamps:
+        return True
+    if set(map(type, stamps)) != {str} or not (part.api_from <= min(stamps) and max(stamps) < part.api_till):
+        return False
+    try:
+        joined = "\n".join(stamps).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return joined.translate(_ZEROED) + b"\n" == (_TIME_SHAPE + b"\n") * len(stamps)
 
 
 def _membership(part: Window) -> Callable[[Any], bool]:
@@ -406,14 +509,14 @@ def extract_window(
     compression: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     column_kinds: Mapping[str, str] | None = None,
-    observer: Callable[[], Callable[[Mapping[str, Any]], None]] | None = None,
+    observer: Callable[[], Callable[[Sequence[Mapping[str, Any]]], None]] | None = None,
 ) -> ExtractResult:
     """Write every record of ``window`` to ``output_path`` atomically; the previous output survives any failure.
 
     When ``total_items`` moves while the window is paged, the whole window is read again into a fresh temporary
     output (up to ``max_attempts`` passes), so the result never holds a duplicate or a gap. Parquet column kinds are
     the method's (``ReportMethod.column_kinds``), overridden by ``column_kinds``. ``observer`` makes a fresh
-    callback for each pass, which sees every record written in it; an exception it raises aborts the pass and
+    callback for each pass, which sees every page written in it (typed or plain records); an exception it raises aborts the pass and
     leaves the previous output in place.
     """
     path = checked_output(output_path, output_conn_id, file_format, compression)
@@ -428,11 +531,13 @@ def extract_window(
                 atomic_output(path) as binary_file,
                 DigestWriter(binary_file) as sink,
                 open_record_writer(sink.stream, file_format, query.columns, compression, column_kinds=kinds) as writer,
+                collector_paused(),  # a page's records hold no cycles: rescanning them between pages is wasted
             ):
-                for record in iter_window_records(hook, window, query, progress):
+                for batch in iter_window_batches(hook, window, query, progress):
                     if observe is not None:
-                        observe(record)
-                    writer.write(record)
+                        observe(batch)
+                    writer.write_batch(batch)
+                    del batch  # let the page go before the next one is fetched
         except UISDataChangedError as exc:
             if attempt >= attempts:
                 raise UISDataChangedError(

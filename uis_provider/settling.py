@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol.budget import budget_timeout_seconds
 from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.storage.rows import column_of
 from uis_provider.transport import sync
 
 if TYPE_CHECKING:
@@ -92,19 +93,21 @@ class StatusTally:
     refuse_pending: bool = False
     statuses: Counter[str] = field(default_factory=Counter)
 
-    def start_pass(self) -> Callable[[Mapping[str, Any]], None]:
-        """Forget the counts of an earlier pass and return the per-record callback of this one."""
+    def start_pass(self) -> Callable[[Sequence[Mapping[str, Any]]], None]:
+        """Forget the counts of an earlier pass and return the per-page callback of this one."""
         self.statuses = Counter()
         statuses = self.statuses
 
-        def count(record: Mapping[str, Any]) -> None:
-            status = record.get("status")
-            statuses[str(status)] += 1
-            if self.refuse_pending and status in PENDING_STATUSES:
-                raise UISPendingRecordsError(
-                    f"a record of the window has status {status!r} (on_pending='fail'); nothing was written",
-                    method="get.uploaded_calls",
-                )
+        def count(page: Sequence[Mapping[str, Any]]) -> None:
+            values = column_of(page, "status")
+            statuses.update(map(str, values))
+            if self.refuse_pending:
+                pending = next((status for status in values if status in PENDING_STATUSES), None)
+                if pending is not None:
+                    raise UISPendingRecordsError(
+                        f"a record of the window has status {pending!r} (on_pending='fail'); nothing was written",
+                        method="get.uploaded_calls",
+                    )
 
         return count
 

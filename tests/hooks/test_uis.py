@@ -217,15 +217,21 @@ def test_paginate_by_total_items_with_fewest_calls(emulator: UISEmulator, uis_co
 
 
 def test_timezone_from_account_once_or_from_extra(
-    emulator: UISEmulator, uis_conn: str, monkeypatch: pytest.MonkeyPatch
+    emulator: UISEmulator, uis_conn: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     hook = UISHook(uis_conn)
-    assert hook.get_timezone() == "Europe/Moscow"
-    assert hook.get_timezone() == "Europe/Moscow"
+    with caplog.at_level(logging.INFO):
+        assert hook.get_timezone() == "Europe/Moscow"
+        assert hook.get_timezone() == "Europe/Moscow"
     assert emulator.count("get.account") == 1
+    hints = [r.getMessage() for r in caplog.records if "no 'timezone' extra" in r.getMessage()]
+    assert len(hints) == 1 and "'Europe/Moscow'" in hints[0]
+    caplog.clear()
     monkeypatch.setenv("AIRFLOW_CONN_UIS_TZ", conn_json(emulator.url, timezone="Asia/Yekaterinburg"))
-    assert UISHook("uis_tz").get_timezone() == "Asia/Yekaterinburg"
+    with caplog.at_level(logging.INFO):
+        assert UISHook("uis_tz").get_timezone() == "Asia/Yekaterinburg"
     assert emulator.count("get.account") == 1
+    assert not [r for r in caplog.records if "timezone" in r.getMessage()]
 
 
 def test_test_connection_reports_api_message(

@@ -3,6 +3,7 @@ against an emulator holding more rows than offsets reach (110 000)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -105,3 +106,23 @@ def test_the_continuation_is_fetched_while_the_caller_still_handles_the_page_bef
     assert continued and continued[0]["offset"] == 0
     rest = [r["ext_id"] for page in pages for r in page.records]
     assert len(rest) == len(answered(big)) - paging.reachable_rows(10_000)
+
+
+def test_the_next_query_is_asked_for_before_the_caller_reaches_the_last_page_offsets_reach(
+    hook: UISHook, big: UISEmulator
+) -> None:
+    params = {**WINDOW, "fields": ["ext_id"], "sort": ASC}
+    with contextlib.closing(
+        hook.paginate("get.uploaded_calls", params, keyset=Keyset("ext_id"), prefetch_pages=2)
+    ) as pages:
+        taken = [next(pages) for _ in range(10)]
+        # the last page the offsets reach went out ahead of its turn, and its last key started the next query while
+        # the caller took the pages before it
+        deadline = time.monotonic() + 10
+        while not any("filter" in e["params"] for e in big.requests) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        asked = [(e["params"]["offset"], "filter" in e["params"]) for e in big.requests]
+        assert (0, True) in asked
+        keys = [r["ext_id"] for page in [*taken, *pages] for r in page.records]
+    assert keys == sorted(r["ext_id"] for r in answered(big))
+    assert hook.session.stats.calls == paging.page_count(len(keys), 10_000)

@@ -18,7 +18,7 @@ import pendulum
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from tests.conftest import API_KEY, MotoS3, airflow_store_cache, conn_json
+from tests.conftest import API_KEY, EMULATOR_DEFAULTS, MotoS3, airflow_store_cache, conn_json
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.operators.upload_calls import UISUploadCallsOperator
@@ -198,6 +198,7 @@ def test_list_input_reports_items(uis_conn: str, emulator: UISEmulator) -> None:
         ({"calls": [], "batch_size": 0}, "batch_size must be a whole number from 1 to 50"),
         ({"calls": [], "file_format": "xml"}, "file_format must be one of"),
         ({"calls": [], "csv_delimiter": ";;"}, "csv_delimiter must be one character"),
+        ({"calls": [], "budget_timeout": 0}, "budget_timeout must be a number of seconds > 0"),
     ],
 )
 def test_bad_static_parameters_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], expected: str) -> None:
@@ -420,3 +421,18 @@ def test_the_five_point_weight_is_paced_by_the_minute_budget_without_errors(
     assert len(waits) == 1 and "waiting" in waits[0], waits
     records = truth(api)
     assert Counter(r["ext_request_id"] for r in records) == dict.fromkeys(result["request_ids"], 10)
+
+
+def test_budget_timeout_bounds_the_tasks_wait_for_the_minute_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    api = UISEmulator(**{**EMULATOR_DEFAULTS, "minute_limit": 5, "minute_window": 60.0}).start()  # type: ignore[arg-type]
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_UIS_ONE_POINT", conn_json(api.url))
+        task = operator(calls=[make_call(n) for n in range(60)], budget_timeout=2, uis_conn_id="uis_one_point")
+        with pytest.raises(AirflowException, match=r"deadline \(budget_timeout=2 s\)"):
+            task.execute(context(StubTI()))
+        # the first answer says the minute budget is spent: the second batch waits, and the deadline ends the wait
+        assert [r["error"] for r in uploads(api)] == [None]
+    finally:
+        api.stop()

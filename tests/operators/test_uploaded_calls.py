@@ -243,9 +243,10 @@ def test_deferrable_wait_lands_not_final_on_a_timeout_event_and_fails_on_an_erro
 def test_status_tally_refuses_a_pending_record_mid_write() -> None:
     tally = StatusTally(refuse_pending=True)
     count = tally.start_pass()
-    count({"status": "processed"})
+    count([{"status": "processed"}, {"status": "processed"}])
+    assert tally.statuses == {"processed": 2}
     with pytest.raises(UISPendingRecordsError, match="'in_process'"):
-        count({"status": "in_process"})
+        count([{"status": "processed"}, {"status": "in_process"}])
     assert tally.start_pass() is not count
     assert tally.statuses == {}
 
@@ -272,3 +273,25 @@ def test_bad_pending_options_fail_when_the_dag_is_parsed(kwargs: dict[str, Any],
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_status_tally_counts_typed_pages_as_plain_ones() -> None:
+    from uis_provider.storage.rows import row_type_for
+
+    pytest.importorskip("msgspec")
+    row_type = row_type_for(UPLOADED_CALLS, ("ext_id", "status"), ("ext_id", "status"))
+    assert row_type is not None
+    page = [{"ext_id": "a", "status": "processed"}, {"ext_id": "b", "status": "new"}, {"ext_id": "c", "status": None}]
+    typed = row_type.decode(json.dumps(page).encode("utf-8"))
+    assert typed is not None
+    counts = []
+    for records in (typed, page):
+        tally = StatusTally()
+        tally.start_pass()(records)
+        counts.append((dict(tally.statuses), tally.pending))
+    assert counts[0] == counts[1] == ({"processed": 1, "new": 1, "None": 1}, 1)
+    without = row_type_for(UPLOADED_CALLS, ("ext_id",), ("ext_id",))
+    assert without is not None
+    tally = StatusTally(refuse_pending=True)
+    tally.start_pass()(without.decode(json.dumps([{"ext_id": "a"}]).encode("utf-8")))
+    assert tally.statuses == {"None": 1}

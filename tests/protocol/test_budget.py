@@ -314,6 +314,20 @@ def test_waiting_on_the_minute_budget_stops_at_the_deadline_and_names_it() -> No
     assert api.stats.refusals >= 2
 
 
+def test_a_session_older_than_its_deadline_waits_again_once_its_task_or_poke_bounds_the_waits() -> None:
+    clock = Clock()
+    api = session(clock)  # the default deadline: 6 hours from the session's creation
+    clock.now += 7 * 3600.0
+    with pytest.raises(UISRateLimitError, match="budget_timeout=21600 s"):
+        drive(api.call("get.uploaded_calls", {}), clock, ["minute", "ok"])
+    deadline = api.bound_waits(DEFAULT_BUDGET_TIMEOUT)
+    assert deadline.at == clock.now + DEFAULT_BUDGET_TIMEOUT
+    result, _ = drive(api.call("get.uploaded_calls", {}), clock, ["minute", "ok"])
+    assert result["metadata"]["limits"]["minute_remaining"] == 11
+    capped = api.bound_waits(DEFAULT_BUDGET_TIMEOUT, timedelta(minutes=10))
+    assert capped.at == clock.now + 570.0 and "execution_timeout" in capped.name
+
+
 def test_the_day_limit_fails_at_once_saying_when_it_refills() -> None:
     clock = Clock()
     api = session(clock)

@@ -354,6 +354,7 @@ def test_bad_input_fails_before_any_call(
         ({"pending_statuses": ["new", "processed"]}, "final status"),
         ({"pending_statuses": ["waiting"]}, "not an upload status"),
         ({"page_size": 0}, "page_size"),
+        ({"budget_timeout": -1}, "budget_timeout must be a number of seconds > 0"),
     ],
 )
 def test_bad_static_options_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], needle: str) -> None:
@@ -402,3 +403,26 @@ def test_dotted_dates_select_that_day_in_sensor_and_trigger(api: UISEmulator) ->
             uis_conn_id="uis_tz", date_from="2/1/2027", date_till="2027-02-02", timezone=TZ
         ).selection()
     watcher.close()
+
+
+def test_a_poke_past_hour_six_waits_for_the_minute_budget_under_its_own_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook (and its session) is made at the first poke; each poke bounds its own waits, so a poke 7 hours later
+    still waits out a refusal instead of failing at the first poke's 6-hour deadline."""
+    api = start_emulator(monkeypatch, minute_limit=1, minute_window=1.0)
+    try:
+        task = sensor(uis_conn_id="uis_tz")
+        offset = [0.0]
+        task.hook.session.clock = lambda: time.time() + offset[0]
+        assert task.poke(context()).is_done
+        offset[0] = 7 * 3600.0
+        assert task.poke(context()).is_done  # the budget's one point went to the first poke: this one waits
+        deadline = task.hook.session.budget_deadline
+        task.close()
+        refused = [r for r in api.requests if r["method"] == "get.uploaded_calls" and r["error"] == "limit_exceeded"]
+    finally:
+        api.stop()
+    assert refused, "a call of the second poke was refused and waited for the reset"
+    assert deadline.at == pytest.approx(time.time() + 7 * 3600.0 + 6 * 3600.0, abs=60)
+    assert deadline.name == "budget_timeout=21600 s"

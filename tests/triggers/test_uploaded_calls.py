@@ -17,6 +17,7 @@ from typing import Any
 
 import pendulum
 import pytest
+import requests
 from airflow.triggers.base import TriggerEvent
 
 from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
@@ -301,5 +302,37 @@ def test_deadline_and_summary_flag_survive_serialization(api: UISEmulator) -> No
         selection, uis_conn_id="uis_default", poll_interval=5, deadline=1e9
     )
     _, kwargs = original.serialize()
-    assert (kwargs["summarize"], kwargs["deadline"]) == (False, 1e9)
+    assert (kwargs["summarize"], kwargs["deadline"], kwargs["budget_timeout"]) == (False, 1e9, 21600.0)
     assert UISUploadedCallsTrigger(**kwargs).selection() == selection
+
+
+def spend_the_minute_budget(api: UISEmulator) -> None:
+    """One call outside the trigger, so that its first check is refused by a one-point minute budget."""
+    body = {"jsonrpc": "2.0", "id": "burn", "method": "get.account", "params": {"access_token": API_KEY}}
+    answer = requests.post(api.url, json=body, timeout=10).json()
+    assert "result" in answer, answer
+
+
+def test_a_check_past_hour_six_waits_for_the_minute_budget_under_its_own_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session is made at the trigger's start; every check bounds its waits anew, so a trigger polling for 7 hours
+    still waits out a refusal instead of failing at the 6-hour deadline of its first check."""
+    api = start_emulator(monkeypatch, minute_limit=1, minute_window=1.0)
+    original = UISAsyncHook.get_session
+    seven_hours = 7 * 3600.0
+
+    async def session_seven_hours_on(hook: UISAsyncHook) -> Any:
+        session = await original(hook)
+        session.clock = lambda: time.time() + seven_hours
+        return session
+
+    monkeypatch.setattr(UISAsyncHook, "get_session", session_seven_hours_on)
+    try:
+        spend_the_minute_budget(api)
+        events = all_events(trigger(summarize=False, poll_interval=0))
+        refusals = [r for r in api.requests if r["method"] == "get.uploaded_calls" and r["error"] == "limit_exceeded"]
+    finally:
+        api.stop()
+    assert [event.payload for event in events] == [{"status": "success", "summary": None}]
+    assert refusals, "the first check was refused and waited for the reset"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections import deque
-from collections.abc import Generator, Iterator
-from concurrent.futures import Future
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,13 +26,15 @@ from uis_provider.exceptions import (
 from uis_provider.protocol import paging
 from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
 from uis_provider.protocol.budget import BudgetDeadline
-from uis_provider.protocol.jsonrpc import result_records
+from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record, result_records
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, UISSession
 from uis_provider.transport import sync
 from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+log = logging.getLogger(__name__)
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
 DEFAULT_PREFETCH_PAGES = 4
@@ -41,9 +44,12 @@ TEST_CONNECTION_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a list method: its records, the offset it started at and the query's ``total_items``."""
+    """One page of a list method: its records, the offset it started at and the query's ``total_items``.
 
-    records: list[dict[str, Any]]
+    ``records`` is a list of dicts, or the typed records ``paginate``'s ``decode_records`` made (read as dicts).
+    """
+
+    records: Sequence[dict[str, Any]]
     offset: int
     total_items: int
 
@@ -173,6 +179,7 @@ class UISHook(BaseHook):
         page_size: int = paging.DEFAULT_PAGE_SIZE,
         prefetch_pages: int | None = None,
         keyset: Keyset | None = None,
+        decode_records: RecordsDecoder | None = None,
     ) -> Generator[Page, None, None]:
         """Yield every page of a ``get.*`` list in order, by ``total_items``, with the fewest calls.
 
@@ -183,13 +190,15 @@ class UISHook(BaseHook):
         without one, :class:`UISPagingLimitError` is raised after the first page. :class:`UISDataChangedError` is
         raised when ``total_items`` moves while paging (read it again). Pass a ``sort`` on a unique key for pages
         that neither skip nor repeat a record. When the daily point budget runs out, the
-        :class:`UISRateLimitError` says how many points the pages not yet read still needed.
+        :class:`UISRateLimitError` says how many points the pages not yet read still needed. ``decode_records``
+        decodes each page's records from its encoded ``data`` (e.g. into typed records,
+        :meth:`uis_provider.storage.rows.RowType.decode`); a page it returns None for comes as dicts.
         """
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
         done = _Done()
         try:
-            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done)
+            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done, decode_records)
         except UISRateLimitError as exc:
             if exc.limit_type != "day":
                 raise
@@ -205,8 +214,9 @@ class UISHook(BaseHook):
         depth: int,
         keyset: Keyset | None,
         done: _Done,
+        decode: RecordsDecoder | None,
     ) -> Generator[Page, None, None]:
-        first_records, total = self._first_page(method, base, page_size, capped=keyset is None)
+        first_records, total = self._first_page(method, base, page_size, capped=keyset is None, decode=decode)
         done.total = total
         workers = min(depth, paging.page_count(total, page_size) - 1)
         with (
@@ -224,6 +234,7 @@ class UISHook(BaseHook):
                 endpoint=self.settings.endpoint,
                 keyset=keyset,
                 base=base,
+                decode=decode,
             )
             feed.plan(base, total, after_first=True)
             first = _complete(Page(first_records, 0, total), page_size, method)
@@ -235,11 +246,20 @@ class UISHook(BaseHook):
                 yield done.handed(feed.take())
 
     def _first_page(
-        self, method: str, base: dict[str, Any], page_size: int, *, capped: bool = True
-    ) -> tuple[list[dict[str, Any]], int]:
+        self,
+        method: str,
+        base: dict[str, Any],
+        page_size: int,
+        *,
+        capped: bool = True,
+        decode: RecordsDecoder | None = None,
+    ) -> tuple[Sequence[dict[str, Any]], int]:
         """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
-        cannot reach every row."""
-        first = self.call(method, {**base, "limit": page_size, "offset": 0})
+        cannot reach every row. Decoded within the call (``decode`` too), so that an answer no decoder takes is
+        retried like any that is not valid JSON."""
+        params = {**base, "limit": page_size, "offset": 0}
+        flow = self.session.call(method, params, decode_records=decode) if decode else self.session.call(method, params)
+        first = sync.run(flow, self.http, self.settings.endpoint)
         total = paging.total_items(first, method)
         if capped and not paging.is_pageable(total, page_size):
             del first  # the probe's rows are discarded: the error's traceback must not keep them alive
@@ -249,7 +269,7 @@ class UISHook(BaseHook):
                 method=method,
                 params={"total_items": total, "page_size": page_size},
             )
-        return result_records(first), total
+        return (first["data"] if decode else result_records(first)), total
 
     def get_records(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every record of a ``get.*`` list, page by page (memory bounded by one page)."""
@@ -257,7 +277,8 @@ class UISHook(BaseHook):
             yield from page.records
 
     def get_timezone(self) -> str:
-        """The account's IANA time zone: the connection's ``timezone`` extra, else ``get.account`` (asked once)."""
+        """The account's IANA time zone: the connection's ``timezone`` extra, else ``get.account`` (asked once per
+        hook; the log says how to save that round trip)."""
         if self.settings.timezone:
             return self.settings.timezone
         if self._timezone is None:
@@ -269,6 +290,13 @@ class UISHook(BaseHook):
                     "get.account did not return a time zone; set the connection extra 'timezone' (e.g. Europe/Moscow)"
                 )
             self._timezone = timezone
+            log.info(
+                "UIS: connection %s has no 'timezone' extra, so get.account was asked (%s): a call and a point per "
+                "task; set the extra to %r to skip it",
+                self.uis_conn_id,
+                timezone,
+                timezone,
+            )
         return self._timezone
 
     def test_connection(self) -> tuple[bool, str]:
@@ -322,7 +350,7 @@ class _Done:
         return page
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Slot:
     """One page still to fetch: its query's parameters, offset and the ``total_items`` the query must answer."""
 
@@ -333,15 +361,24 @@ class _Slot:
     continued: bool
 
 
+#: How far ahead of the caller (in times ``prefetch_pages``) the last page of a query a keyset continues is fetched,
+#: ahead of its turn (within ``prefetch_pages``).
+CONTINUED_LEAD = 2
+
+
 class _PageFeed:
     """The pages after the first, in order, up to ``depth`` of them fetched ahead on ``pool``.
 
     A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
-    the next query (the rows after its last key, whose ``total_items`` must be the rows left) as soon as it is taken,
-    so pages keep going ahead across the offset cap. A page goes out as soon as one is taken (a sliding window of
-    ``depth``), but none once a page sent before has failed, and only as many as the minute and day point budgets
-    left beyond the calls in flight allow; when none may go ahead (or without a pool) the next page is fetched in
-    the caller's thread when its turn comes.
+    the next query (the rows after its last key, whose ``total_items`` must be the rows left). That last page goes
+    out ahead of its turn (first of the pages that may go), once it is :data:`CONTINUED_LEAD` times ``depth`` pages
+    from the caller, and the next query is planned as soon as it is answered, so the next query's pages go out while
+    the caller still takes the pages before it: paging does not stall at each 110 000 rows.
+
+    A page goes out as soon as one is taken (a sliding window of ``depth``), but none once a page sent before has
+    failed, and only as many as the minute and day point budgets left beyond the calls in flight allow; when none
+    may go ahead (or without a pool) the next page is fetched in the caller's thread when its turn comes. Pages are
+    handed out in order, and a failure of one fetched ahead is raised when its turn comes.
     """
 
     def __init__(
@@ -356,6 +393,7 @@ class _PageFeed:
         endpoint: str,
         keyset: Keyset | None,
         base: dict[str, Any],
+        decode: RecordsDecoder | None = None,
     ) -> None:
         self._session = session
         self._method = method
@@ -366,13 +404,20 @@ class _PageFeed:
         self._endpoint = endpoint
         self._keyset = keyset
         self._base = base
-        self._upcoming: deque[_Slot] = deque()
-        self._ahead: deque[tuple[_Slot, Future[dict[str, Any]]]] = deque()
+        self._decode = decode
+        #: Every page planned and not yet taken, in the order pages are handed out.
+        self._order: deque[_Slot] = deque()
+        #: The planned pages not yet sent, in the order they go out (a query's continued page first).
+        self._queue: deque[_Slot] = deque()
+        #: Pages sent and not yet taken.
+        self._sent: dict[_Slot, Future[dict[str, Any]]] = {}
+        #: Continued pages answered ahead of their turn, still encoded (or the error to raise when their turn comes).
+        self._ready: dict[_Slot, dict[str, Any] | BaseException] = {}
 
     @property
     def pending(self) -> bool:
         """True while pages remain to be taken."""
-        return bool(self._upcoming or self._ahead)
+        return bool(self._order)
 
     def plan(self, params: dict[str, Any], total: int, *, after_first: bool = False) -> None:
         """Queue the pages of one query holding ``total`` rows, up to what its offsets reach (its first page too,
@@ -381,43 +426,102 @@ class _PageFeed:
         last = max(0, paging.page_count(reach, self._page_size) - 1) * self._page_size
         continued = self._keyset is not None and total > reach
         first = self._page_size if after_first else 0
-        for offset in range(first, last + 1, self._page_size):
-            self._upcoming.append(_Slot(params, offset, total, continued and offset == last))
+        slots = [
+            _Slot(params, offset, total, continued and offset == last)
+            for offset in range(first, last + 1, self._page_size)
+        ]
+        self._order.extend(slots)
+        self._queue.extend(slots)
 
     def _start(self, slot: _Slot) -> CallFlow:
         params = {**slot.params, "limit": self._page_size, "offset": slot.offset}
         return self._session.call(self._method, params, defer_data=True)
 
+    def _failed(self) -> bool:
+        return any(isinstance(page, BaseException) for page in self._ready.values()) or any(
+            future.done() and future.exception() for future in self._sent.values()
+        )
+
     def top_up(self) -> None:
-        """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow."""
-        if self._pool is None or any(future.done() and future.exception() for _, future in self._ahead):
+        """Send further pages ahead, up to ``depth`` in flight or waiting, while none has failed and the budgets allow;
+        the last page of a query a keyset continues goes first once it is near (see the class)."""
+        if self._pool is None:
             return
-        room = min(self._depth, self._session.window.allowed) - len(self._ahead)
+        self._collect_continued()
+        if self._failed():
+            return
+        allowed = min(self._depth, self._session.window.allowed)
+        room = allowed - len(self._sent) - len(self._ready)
         affordable = self._session.affordable_calls(self._method)
         if affordable is not None:
             # a page just sent books its points only when its worker starts it: count every unanswered one too, so
             # the budget is never overdrawn (at worst a page waits for the next turn)
-            room = min(room, affordable - sum(1 for _, future in self._ahead if not future.done()))
-        while room > 0 and self._upcoming:
-            slot = self._upcoming.popleft()
-            self._ahead.append((slot, self._pool.submit(self._start(slot))))
-            room -= 1
+            room = min(room, affordable - sum(1 for future in self._sent.values() if not future.done()))
+        lead = CONTINUED_LEAD * allowed
+        first = [slot for slot in self._queue if slot.continued and self._order.index(slot) < lead]
+        for slot in [*first, *(slot for slot in self._queue if slot not in first)][: max(0, room)]:
+            self._queue.remove(slot)
+            self._sent[slot] = self._pool.submit(self._start(slot))
+
+    def _collect_continued(self) -> None:
+        """Plan the queries after the continued pages answered ahead of their turn (from their last record only:
+        the page waits encoded, and is decoded and checked when its turn comes)."""
+        for slot, future in list(self._sent.items()):
+            if slot.continued and future.done() and slot is not self._order[0]:
+                del self._sent[slot]
+                try:
+                    result = future.result()
+                    self._continue_after(slot, last_record(result))
+                except Exception as exc:  # raised when the page's turn comes, after every page before it
+                    self._ready[slot] = exc
+                else:
+                    self._ready[slot] = result
+
+    def _decoded(self, slot: _Slot, result: dict[str, Any]) -> Page:
+        page = _page(result, self._method, slot.offset, slot.total, self._decode)
+        return _complete(page, self._page_size, self._method)
+
+    def _continue_after(self, slot: _Slot, records: Sequence[dict[str, Any]]) -> None:
+        """Plan the query of the rows after ``records``, the last page its query's offsets reach."""
+        if self._keyset is None:
+            return
+        last = self._keyset.last_value(records, self._method)
+        after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
+        self.plan(after, slot.total - paging.reachable_rows(self._page_size))
+
+    def _wait(self, future: Future[dict[str, Any]]) -> None:
+        """Wait for ``future``, planning the next query as soon as a continued page ahead is answered meanwhile."""
+        while not future.done():
+            ahead = [pending for slot, pending in self._sent.items() if slot.continued and not pending.done()]
+            if not ahead:
+                return
+            wait([future, *ahead], return_when=FIRST_COMPLETED)
+            self.top_up()
 
     def take(self) -> Page:
         """The next page (waiting for its answer); more pages go ahead before and after the wait if they may."""
-        if not self._ahead:
+        if not self._sent:
             self.top_up()
-        if self._ahead:
-            slot, future = self._ahead.popleft()
+        slot = self._order[0]
+        ready = self._ready.pop(slot, None)
+        future = self._sent.get(slot)
+        if ready is None and future is not None:
+            self._wait(future)  # still counted as sent meanwhile: no page more than ``depth`` goes ahead
+        self._order.popleft()
+        self._sent.pop(slot, None)
+        if isinstance(ready, BaseException):
+            raise ready
+        if ready is not None:
+            result = ready
+        elif future is not None:
             result = future.result()
         else:
-            slot = self._upcoming.popleft()
+            self._queue.remove(slot)
             result = sync.run(self._start(slot), self._http, self._endpoint)
-        page = _complete(_page(result, self._method, slot.offset, slot.total), self._page_size, self._method)
-        if slot.continued and self._keyset is not None:
-            last = self._keyset.last_value(page.records, self._method)
-            after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
-            self.plan(after, slot.total - paging.reachable_rows(self._page_size))
+        page = self._decoded(slot, result)
+        if slot.continued and ready is None:
+            self._continue_after(slot, page.records)
+        del result, ready, future  # the body (7 MB) goes before the next page's is made
         self.top_up()
         return page
 
@@ -429,7 +533,7 @@ def validate_prefetch_pages(value: Any) -> int:
     return value
 
 
-def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
+def _page(result: dict[str, Any], method: str, offset: int, total: int, decode: RecordsDecoder | None) -> Page:
     """The page of a later call; the data moved under the query when its ``total_items`` is not the one expected
     (the first page's, or for a keyset continuation the rows left after the last one paged)."""
     now_total = paging.total_items(result, method)
@@ -439,7 +543,7 @@ def _page(result: dict[str, Any], method: str, offset: int, total: int) -> Page:
             "data moved under the query, read the window again",
             method=method,
         )
-    return Page(result_records(result), offset, total)
+    return Page(decoded_records(result, decode), offset, total)
 
 
 def _complete(page: Page, page_size: int, method: str) -> Page:

@@ -8,12 +8,14 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
 from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.hooks.uis import UISHook
+from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, budget_timeout_seconds
 from uis_provider.protocol.jsonrpc import new_request_id, result_data
 from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
@@ -109,6 +111,8 @@ class UISUploadCallsOperator(BaseOperator):
     :param user_id: act for this client of an agent account (overrides the connection's ``user_id``).
     :param request_id_prefix: your own request-id prefix (letters, digits, ``._:+-``), stable across retries.
     :param api_retry_policy: how transient API failures of one batch are retried.
+    :param budget_timeout: how long the task may wait in all for the minute point budget it shares with other
+        tasks on the account (seconds or a ``timedelta``; default 6 hours, never past ``execution_timeout``).
     :param uis_conn_id: the Airflow connection of type ``uis``.
     """
 
@@ -129,6 +133,7 @@ class UISUploadCallsOperator(BaseOperator):
         user_id: int | str | None = None,
         request_id_prefix: str | None = None,
         api_retry_policy: RetryPolicy | None = None,
+        budget_timeout: float | timedelta = DEFAULT_BUDGET_TIMEOUT,
         uis_conn_id: str = UISHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -147,6 +152,7 @@ class UISUploadCallsOperator(BaseOperator):
         self.user_id = user_id
         self.request_id_prefix = request_id_prefix
         self.api_retry_policy = api_retry_policy
+        self.budget_timeout = budget_timeout_seconds(budget_timeout)
         self.uis_conn_id = uis_conn_id
         if file_format is not None:
             input_format("", file_format)
@@ -218,6 +224,7 @@ class UISUploadCallsOperator(BaseOperator):
 
     def _send(self, batches: list[Batch], ids: list[str], user_id: int | None) -> None:
         with UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy) as hook:
+            hook.session.bound_waits(self.budget_timeout, self.execution_timeout)
             # reading the connection here makes a missing or key-less one a configuration error, not a batch failure
             self.log.info("Sending %d batch(es) to %s", len(batches), hook.settings.endpoint)
             for batch, request_id in zip(batches, ids, strict=True):

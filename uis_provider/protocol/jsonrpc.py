@@ -9,7 +9,7 @@ import gc
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -57,6 +57,18 @@ def _envelope_decoder() -> Callable[[bytes | bytearray | mmap.mmap], Any] | None
 _envelope_decode = _envelope_decoder()
 
 
+def _items_decoder() -> Callable[[Any], list[Any] | None] | None:
+    """A decoder of a list that leaves each item encoded, if msgspec is there."""
+    try:
+        import msgspec
+    except ImportError:
+        return None
+    return msgspec.json.Decoder(list[msgspec.Raw] | None).decode
+
+
+_items_decode = _items_decoder()
+
+
 def _encoded_types() -> tuple[type, ...]:
     try:
         import msgspec
@@ -101,7 +113,8 @@ class _CollectorPause:
                     gc.enable()
 
 
-_collector_paused = _CollectorPause()
+collector_paused = _CollectorPause()
+"""Pause the cyclic garbage collector in a ``with`` block (nests, on any thread; see :class:`_CollectorPause`)."""
 
 
 def new_request_id() -> str:
@@ -123,7 +136,7 @@ def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
     bodies are decoded with the garbage collector paused (see ``_CollectorPause``).
     """
     if len(body) >= GC_PAUSE_BYTES:
-        with _collector_paused():
+        with collector_paused():
             return _decode(body)
     return _decode(body)
 
@@ -144,13 +157,21 @@ def _decode(body: bytes | bytearray | mmap.mmap) -> Any:
 
 
 def parse_response(
-    method: str, request_id: str, http_status: int, body: bytes | bytearray | mmap.mmap, *, defer_data: bool = False
+    method: str,
+    request_id: str,
+    http_status: int,
+    body: bytes | bytearray | mmap.mmap,
+    *,
+    defer_data: bool = False,
+    decode_records: RecordsDecoder | None = None,
 ) -> dict[str, Any]:
     """Return the ``result`` object of a JSON-RPC answer, or raise the matching :class:`UISError`.
 
     Any HTTP status but 200 is a transport failure (retryable for 5xx and 429); JSON-RPC errors arrive with 200.
     With ``defer_data`` the ``data`` member may stay encoded until :func:`result_records` reads it: a page fetched
-    ahead then waits as its 7 MB body, not as the three times larger objects of 10 000 decoded records.
+    ahead then waits as its 7 MB body, not as the three times larger objects of 10 000 decoded records. With
+    ``decode_records`` it is decoded here into records (see :func:`decoded_records`), so that data no decoder
+    takes fails the call like any answer that is not valid JSON (and is retried).
     """
     if http_status != 200:
         retryable = http_status >= 500 or http_status == 429
@@ -159,7 +180,7 @@ def parse_response(
             f"HTTP {http_status} from the API{hint}", retryable=retryable, http_status=http_status, method=method
         )
     try:
-        payload = _payload(body) if defer_data else decode_json(body)
+        payload = _payload(body) if defer_data or decode_records is not None else decode_json(body)
     except UISTransportError as exc:
         raise UISTransportError(exc.message, method=method) from None
     if not isinstance(payload, dict) or payload.get("jsonrpc") != JSONRPC_VERSION:
@@ -174,6 +195,11 @@ def parse_response(
         raise UISTransportError(
             f"the JSON-RPC answer belongs to request {answered_id!r}, not {request_id!r}", method=method
         )
+    if decode_records is not None:
+        try:
+            return {**result, "data": decoded_records(result, decode_records)}
+        except UISTransportError as exc:
+            raise UISTransportError(exc.message, method=method) from None
     return result
 
 
@@ -237,6 +263,43 @@ def result_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise UISTransportError("the API answered a 'data' member that is not a list of records")
     return data
+
+
+def last_record(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The last record of a list answer as a list of one (none when it has none), the others left encoded."""
+    data = result.get("data")
+    if isinstance(data, _ENCODED) and _items_decode is not None:
+        try:
+            items = _items_decode(data)
+        except (ValueError, RecursionError):
+            return result_records(result)[-1:]  # decoded whole, to fail as any malformed page does
+        if not items:
+            return []
+        last = decode_json(items[-1])
+        if not isinstance(last, dict):
+            raise UISTransportError("the API answered a 'data' member that is not a list of records")
+        return [last]
+    return result_records(result)[-1:]
+
+
+#: Decodes a page's still-encoded ``data`` member into records of its own type, or returns None when it cannot.
+RecordsDecoder = Callable[[Any], "Sequence[dict[str, Any]] | None"]
+
+
+def decoded_records(result: dict[str, Any], decode: RecordsDecoder | None) -> Sequence[dict[str, Any]]:
+    """The records of a list answer, through ``decode`` when its ``data`` member was left encoded (``defer_data``).
+
+    ``decode`` makes typed records, e.g. a :class:`uis_provider.storage.rows.Rows` page, decoded with the garbage
+    collector paused like any large body; a page it returns None for is decoded into dicts by
+    :func:`result_records`, as without it.
+    """
+    data = result.get("data")
+    if decode is not None and isinstance(data, _ENCODED):
+        with collector_paused():
+            records = decode(data)
+        if records is not None:
+            return records
+    return result_records(result)
 
 
 def result_metadata(result: dict[str, Any]) -> dict[str, Any]:

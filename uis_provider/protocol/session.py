@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
@@ -25,7 +26,13 @@ from uis_provider.protocol.budget import (
     InFlightWindow,
     spread_wait,
 )
-from uis_provider.protocol.jsonrpc import build_request, new_request_id, parse_response, result_metadata
+from uis_provider.protocol.jsonrpc import (
+    RecordsDecoder,
+    build_request,
+    new_request_id,
+    parse_response,
+    result_metadata,
+)
 from uis_provider.protocol.limits import RateLimits, method_weight
 from uis_provider.protocol.methods import takes_user_id
 from uis_provider.protocol.retry import RetryPolicy
@@ -111,7 +118,8 @@ class UISSession:
     a call is sent only while the minute budget has points left beyond those of the calls in flight.
     A per-minute refusal is back-pressure from calls this session cannot see (other tasks on the same account):
     the call waits for the reset plus jitter over the reset period, the in-flight ``window`` halves, and no retry is
-    used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now) ends the waiting.
+    used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now, renewed by
+    :meth:`bound_waits` for each task or poke) ends the waiting.
     ``on_secret`` is called with every secret the session learns (the API key, the password, each session
     token) before it can reach a log — the hook passes Airflow's ``mask_secret``.
     """
@@ -150,6 +158,12 @@ class UISSession:
 
     def __repr__(self) -> str:
         return f"UISSession({self.settings!r}, logged_in={self.logged_in})"
+
+    def bound_waits(self, budget_timeout: Any, execution_timeout: timedelta | None = None) -> BudgetDeadline:
+        """Let the calls from now on wait for the minute budget ``budget_timeout`` in all (never past
+        ``execution_timeout``): each task, poke or trigger check bounds its own waits, not the session's first one."""
+        self.budget_deadline = BudgetDeadline.for_task(budget_timeout, execution_timeout, self.clock())
+        return self.budget_deadline
 
     @property
     def logged_in(self) -> bool:
@@ -343,6 +357,7 @@ class UISSession:
         *,
         request_id: str | None = None,
         defer_data: bool = False,
+        decode_records: RecordsDecoder | None = None,
     ) -> CallFlow:
         """The flow of one logical call: paced, authenticated, retried; returns the ``result`` object.
 
@@ -350,7 +365,9 @@ class UISSession:
         login/password connection triggers a fresh login, at most :data:`MAX_RELOGINS` times for one call (a session
         shared by concurrent calls may be refused again before this call's turn; a token that keeps failing right
         after a login is not a session that expired). With ``defer_data`` the result's
-        ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it.
+        ``data`` may stay encoded until :func:`~uis_provider.protocol.jsonrpc.result_records` reads it; with
+        ``decode_records`` it is decoded into those records within the call (see
+        :func:`~uis_provider.protocol.jsonrpc.parse_response`).
         """
         request_id = request_id or new_request_id()
         weight = method_weight(method)
@@ -380,7 +397,9 @@ class UISSession:
                 reply = yield Send(method, body, self.settings.timeout)
                 self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
                 try:
-                    result = self._parse(method, request_id, reply, defer_data=defer_data)
+                    result = self._parse(
+                        method, request_id, reply, defer_data=defer_data, decode_records=decode_records
+                    )
                 except UISError as exc:
                     self._record_limits(exc.limits)
                     failure = exc
@@ -460,7 +479,13 @@ class UISSession:
             return
 
     def _parse(
-        self, method: str, request_id: str, reply: Reply | None, *extra_secrets: str | None, defer_data: bool = False
+        self,
+        method: str,
+        request_id: str,
+        reply: Reply | None,
+        *extra_secrets: str | None,
+        defer_data: bool = False,
+        decode_records: RecordsDecoder | None = None,
     ) -> dict[str, Any]:
         """Parse a reply; any error it raises has the connection's secrets scrubbed from its text.
 
@@ -470,7 +495,7 @@ class UISSession:
         if reply is not None and reply.failure is not None and self.settings.endpoint_note:
             reply = replace(reply, failure=f"{reply.failure} ({self.settings.endpoint_note})")
         try:
-            return _parse_reply(method, request_id, reply, defer_data)
+            return _parse_reply(method, request_id, reply, defer_data, decode_records)
         except UISError as exc:
             raise exc.redact([self.settings.secret, self._token or "", *(s or "" for s in extra_secrets)]) from None
 
@@ -511,9 +536,17 @@ def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
     return replace(newer, minute_reset=max(0.0, end - newer.taken_at))
 
 
-def _parse_reply(method: str, request_id: str, reply: Reply | None, defer_data: bool = False) -> dict[str, Any]:
+def _parse_reply(
+    method: str,
+    request_id: str,
+    reply: Reply | None,
+    defer_data: bool = False,
+    decode_records: RecordsDecoder | None = None,
+) -> dict[str, Any]:
     if reply is None:
         raise UISTransportError("the transport returned no reply", method=method)
     if reply.failure is not None:
         raise UISTransportError(reply.failure, method=method, retryable=not reply.permanent)
-    return parse_response(method, request_id, reply.status, reply.body, defer_data=defer_data)
+    return parse_response(
+        method, request_id, reply.status, reply.body, defer_data=defer_data, decode_records=decode_records
+    )

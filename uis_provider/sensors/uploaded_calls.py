@@ -18,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
 
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
+from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, budget_timeout_seconds
 from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.upload_status import (
@@ -64,6 +65,9 @@ class UISUploadedCallsSensor(BaseSensorOperator):
     :param user_id: act for this client of an agent account (overrides the connection's ``user_id``).
     :param page_size: rows per call of the summary pass, 1..10 000.
     :param api_retry_policy: how transient API failures are retried within a poke (and by the trigger).
+    :param budget_timeout: how long one poke (or one check of the trigger) may wait in all for the minute point
+        budget it shares with other tasks on the account (seconds or a ``timedelta``; default 6 hours, never past
+        ``execution_timeout``). Each poke has its own: a sensor that waits for days is not bound by its first.
     :param deferrable: wait on the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
     :param uis_conn_id: the Airflow connection of type ``uis``.
     """
@@ -85,6 +89,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         user_id: int | str | None = None,
         page_size: int = paging.DEFAULT_PAGE_SIZE,
         api_retry_policy: RetryPolicy | None = None,
+        budget_timeout: float | timedelta = DEFAULT_BUDGET_TIMEOUT,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         uis_conn_id: str = UISHook.default_conn_name,
         **kwargs: Any,
@@ -100,6 +105,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         self.user_id = user_id
         self.page_size = paging.validate_page_size(page_size)
         self.api_retry_policy = api_retry_policy
+        self.budget_timeout = budget_timeout_seconds(budget_timeout)
         self.deferrable = deferrable
         self.uis_conn_id = uis_conn_id
         self._started: float | None = None
@@ -166,6 +172,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             return self._nothing_uploaded(context)
         selection = self.build_selection(context)
         hook = self.hook
+        hook.session.bound_waits(self.budget_timeout, self.execution_timeout)
         outcome: Outcome = sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
         if outcome["state"] == "pending":
             self.log.info("%s", outcome["message"])
@@ -181,6 +188,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             uis_conn_id=self.uis_conn_id,
             poll_interval=self.poke_interval,
             retry_policy=self.api_retry_policy,
+            budget_timeout=self.budget_timeout,
         )
         self.close()
         self.defer(

@@ -133,9 +133,14 @@ def _mappable_length(headers: Any) -> int | None:
     return length if length >= MAPPED_BODY_BYTES else None
 
 
+#: An anonymous private map whose pages are made at once (Linux): one fault per page as the body arrives cost ~40 %
+#: of the client's page faults on a 10-page window.
+_MAP_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
+
+
 def _mapped_reply(response: requests.Response, length: int, method: str) -> Reply:
     """Read a body of the declared ``length`` into an anonymous memory map (freed with its last reference)."""
-    body = mmap.mmap(-1, length)
+    body = mmap.mmap(-1, length, flags=_MAP_FLAGS)
     size = 0
     with memoryview(body) as view:
         for chunk in response.iter_content(chunk_size=1024 * 1024):

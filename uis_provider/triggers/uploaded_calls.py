@@ -13,6 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from uis_provider.exceptions import UISError
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol import paging
+from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, budget_timeout_seconds
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
 
@@ -42,6 +43,8 @@ class UISUploadedCallsTrigger(BaseTrigger):
     :param summarize: False skips the summary pass when nothing is pending (its success event then has no
         summary): one call per poll.
     :param deadline: Unix time after which the trigger gives up waiting and fires a ``timeout`` event.
+    :param budget_timeout: seconds one check may wait in all for the shared minute point budget (each check has
+        its own, so a trigger that polls for days never runs into the first check's deadline).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
         retry_policy: dict[str, Any] | None = None,
         summarize: bool = True,
         deadline: float | None = None,
+        budget_timeout: float = DEFAULT_BUDGET_TIMEOUT,
     ) -> None:
         super().__init__()
         self.uis_conn_id = uis_conn_id
@@ -75,6 +79,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
         self.retry_policy = dict(retry_policy) if retry_policy else None
         self.summarize = bool(summarize)
         self.deadline = float(deadline) if deadline is not None else None
+        self.budget_timeout = budget_timeout_seconds(budget_timeout)
 
     @classmethod
     def for_selection(
@@ -85,6 +90,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
         poll_interval: float,
         retry_policy: RetryPolicy | None = None,
         deadline: float | None = None,
+        budget_timeout: float = DEFAULT_BUDGET_TIMEOUT,
     ) -> UISUploadedCallsTrigger:
         """The trigger that waits for ``selection`` (what the sensor and a waiting extract defer to)."""
         policy = dataclasses.asdict(retry_policy) if retry_policy is not None else None
@@ -93,6 +99,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
             poll_interval=poll_interval,
             retry_policy=policy,
             deadline=deadline,
+            budget_timeout=budget_timeout,
             **selection.to_kwargs(),
         )
 
@@ -114,6 +121,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
                 "retry_policy": self.retry_policy,
                 "summarize": self.summarize,
                 "deadline": self.deadline,
+                "budget_timeout": self.budget_timeout,
             },
         )
 
@@ -149,6 +157,7 @@ class UISUploadedCallsTrigger(BaseTrigger):
                 # The sensor poked just before deferring: wait first. This also keeps a fast-firing trigger
                 # clear of the race where the scheduler has not yet seen the deferring worker exit.
                 await asyncio.sleep(self._next_sleep())
+                session.bound_waits(self.budget_timeout)
                 outcome = await hook.run(poke_flow(session, selection))
                 if outcome["state"] == "done":
                     return TriggerEvent({"status": "success", "summary": outcome["summary"]})
