@@ -48,7 +48,7 @@ BUILTINS = (
     r"str|int|float|bool|bytes|bytearray|dict|list|tuple|set|frozenset|object|type|None|BaseException|Exception|"
     r"ValueError|TypeError|RuntimeError|Ellipsis|NoneType|memoryview|slice|range"
 )
-TYPING = r"timedelta|datetime|date|tzinfo|Timezone|FixedTimezone|Any|Callable|Iterator|Iterable|Generator|AsyncIterator|Mapping|Sequence|Literal|TypeVar|Self|ClassVar"
+TYPING = r"ModuleType|CallFlow|timedelta|datetime|date|tzinfo|Timezone|FixedTimezone|Any|Callable|Iterator|Iterable|Generator|AsyncIterator|Mapping|Sequence|Literal|TypeVar|Self|ClassVar"
 AIRFLOW_NAMES = (
     r"ObjectStoragePath|Context|Connection|BaseOperator|BaseSensorOperator|BaseHook|BaseTrigger|TriggerEvent|"
     r"PokeReturnValue|TaskInstance|DAG|XComArg|Timetable|OperatorLineage"

@@ -84,7 +84,7 @@ _ENCODED = _encoded_types()
 GC_PAUSE_BYTES = 64 * 1024
 
 
-class _CollectorPause:
+class CollectorPause:
     """Pauses Python's cyclic garbage collector while at least one large body is being decoded, on any thread.
 
     Decoded JSON holds no reference cycles, yet the tens of thousands of containers a page creates trigger
@@ -113,8 +113,8 @@ class _CollectorPause:
                     gc.enable()
 
 
-collector_paused = _CollectorPause()
-"""Pause the cyclic garbage collector in a ``with`` block (nests, on any thread; see :class:`_CollectorPause`)."""
+collector_paused = CollectorPause()
+"""Pause the cyclic garbage collector in a ``with`` block (nests, on any thread; see :class:`CollectorPause`)."""
 
 
 def new_request_id() -> str:
@@ -133,7 +133,7 @@ def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
 
     msgspec (an Airflow core dependency) decodes a 10 000-record page about twice as fast as ``json``; what it
     refuses but ``json`` accepts (a BOM, NaN, numbers beyond float range) still goes through ``json``. Large
-    bodies are decoded with the garbage collector paused (see ``_CollectorPause``).
+    bodies are decoded with the garbage collector paused (see ``CollectorPause``).
     """
     if len(body) >= GC_PAUSE_BYTES:
         with collector_paused():

@@ -299,7 +299,7 @@ class Rows(Sequence[dict[str, Any]]):
         return list(map(self.row_type.getter(name), self.items))
 
     def columns(self) -> list[tuple[Any, ...]]:
-        """The values of every field, column by column in :attr:`RowType.fields` order (empty without records)."""
+        """The values of every field, column by column in ``RowType.fields`` order (empty without records)."""
         return list(zip(*map(self.row_type.astuple, self.items), strict=True))
 
     def subset(self, indexes: list[int]) -> Rows:
