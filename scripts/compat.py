@@ -53,7 +53,7 @@ SUBSET = (
     "tests/test_connection_form.py",
     "tests/test_asset_events.py",
     "tests/test_lookback.py",
-    "tests/storage/test_manifest.py",
+    "tests/storage",
     "tests/hooks/test_uis.py",
     "tests/operators",
     "tests/sensors",

@@ -24,7 +24,6 @@ from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol.budget import budget_timeout_seconds
 from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
 from uis_provider.storage.rows import column_of
-from uis_provider.transport import sync
 
 if TYPE_CHECKING:
     from uis_provider.hooks.uis import UISHook
@@ -125,7 +124,7 @@ def pending_selection(window: Window, filter: dict[str, Any] | None, user_id: in
 def check_pending(hook: UISHook, selection: UploadSelection) -> dict[str, Any]:
     """One look: ``{"state": "pending", "pending", "message"}`` or ``{"state": "done"}`` (one call when pending or
     when none is; a summary pass only when the probe's first row falls on the window's end second)."""
-    return sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
+    return hook.run(poke_flow(hook.session, selection))
 
 
 @dataclass(frozen=True)

@@ -363,3 +363,21 @@ def test_provider_info_matches_airflow_schema() -> None:
         for entry in info[section]:
             for module in entry["python-modules"]:
                 import_module(module)
+
+
+def test_both_hooks_drive_flows_and_call_with_the_same_signature(emulator: UISEmulator, uis_conn: str) -> None:
+    import inspect
+
+    from uis_provider.hooks.uis_async import UISAsyncHook
+
+    for name in ("run", "call"):
+        sync_params = list(inspect.signature(getattr(UISHook, name)).parameters.values())
+        async_params = list(inspect.signature(getattr(UISAsyncHook, name)).parameters.values())
+        assert [(p.name, p.kind, p.default) for p in sync_params] == [
+            (p.name, p.kind, p.default) for p in async_params
+        ], name
+    with UISHook(uis_conn) as hook:
+        result = hook.run(hook.session.call("get.account", request_id="mine-1"))
+        again = hook.call("get.account", request_id="mine-2")
+    assert result["data"] == again["data"]
+    assert [r["id"] for r in emulator.requests[-2:]] == ["mine-1", "mine-2"]

@@ -3,6 +3,7 @@ of writing the same records one by one, in every format and compression; what ca
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from typing import Any
@@ -31,6 +32,9 @@ CUSTOM = ReportMethod(
 )
 CUSTOM_KINDS = dict(CUSTOM.column_kinds)
 
+#: A NUL where the csv module can write one (Python 3.11+; on 3.10 both paths refuse it, see the test below).
+NUL = "\x00" if formats._CSV_WRITES_NUL else ""
+
 #: Values the writers treat specially: quotes, delimiters, line breaks (a bare ``\r`` too), non-ASCII, nulls.
 ODD: list[dict[str, Any]] = [
     {
@@ -45,7 +49,7 @@ ODD: list[dict[str, Any]] = [
     {"ext_id": "odd-2", "upload_time": "2026-01-04 10:00:02", "comment": "line one\r\nline two\rthree\nfour"},
     {"ext_id": "odd-3", "upload_time": "2026-01-04 10:00:03", "comment": "carriage\ronly", "records": []},
     {"ext_id": "odd-4", "upload_time": "2026-01-04 10:00:04", "comment": "", "tags": [], "callback": {}},
-    {"ext_id": "odd-5", "comment": "tab\tnul\x00 \u2028 😀", "status": "error", "is_transfer": True},
+    {"ext_id": "odd-5", "comment": f"tab\tnul{NUL} \u2028 😀", "status": "error", "is_transfer": True},
 ]
 
 
@@ -218,6 +222,17 @@ def test_text_utf8_cannot_hold_fails_as_the_reference_does(file_format: str) -> 
 def test_csv_column_by_column_is_checked_against_the_csv_module_at_import() -> None:
     assert formats._CSV_BY_COLUMN is True
     assert formats._csv_by_column_agrees()
+
+
+def test_a_nul_in_csv_is_written_or_refused_as_the_csv_module_does() -> None:
+    records = [{**ODD[0], "comment": "nul\x00here"}, ODD[1]]
+    page = page_of(records)
+    if formats._CSV_WRITES_NUL:
+        assert write_pages([page], "csv", None) == write_one_by_one(records, "csv", None)
+        return
+    for write in (lambda: write_pages([page], "csv", None), lambda: write_one_by_one(records, "csv", None)):
+        with pytest.raises(csv.Error, match="need to escape"):
+            write()
 
 
 def test_an_empty_typed_page_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

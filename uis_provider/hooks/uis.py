@@ -10,7 +10,7 @@ from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import BaseHook
@@ -30,9 +30,11 @@ from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.protocol.limits import method_weight
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.session import CallFlow, UISSession
+from uis_provider.protocol.session import CallFlow, Effect, Reply, UISSession
 from uis_provider.transport import sync
 from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,10 @@ class UISHook(BaseHook):
         """The API session of this connection (Airflow's hook interface)."""
         return self.session
 
+    def run(self, flow: Generator[Effect, Reply | None, T]) -> T:
+        """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value."""
+        return sync.run(flow, self.http, self.settings.endpoint)
+
     def call(
         self, method: str, params: dict[str, Any] | None = None, *, request_id: str | None = None
     ) -> dict[str, Any]:
@@ -169,7 +175,7 @@ class UISHook(BaseHook):
 
         ``access_token`` and ``user_id`` are added here; pass only the method's own parameters.
         """
-        return sync.run(self.session.call(method, params, request_id=request_id), self.http, self.settings.endpoint)
+        return self.run(self.session.call(method, params, request_id=request_id))
 
     def paginate(
         self,
@@ -259,7 +265,7 @@ class UISHook(BaseHook):
         retried like any that is not valid JSON."""
         params = {**base, "limit": page_size, "offset": 0}
         flow = self.session.call(method, params, decode_records=decode) if decode else self.session.call(method, params)
-        first = sync.run(flow, self.http, self.settings.endpoint)
+        first = self.run(flow)
         total = paging.total_items(first, method)
         if capped and not paging.is_pageable(total, page_size):
             del first  # the probe's rows are discarded: the error's traceback must not keep them alive
@@ -325,7 +331,7 @@ class UISHook(BaseHook):
     def close(self) -> None:
         """End a login session (``logout.user``) and the HTTP connection pool."""
         if "session" in self.__dict__ and self.session.logged_in:
-            sync.run(self.session.logout(), self.http, self.settings.endpoint)
+            self.run(self.session.logout())
         if "http" in self.__dict__:
             self.http.close()
             del self.__dict__["http"]

@@ -105,10 +105,12 @@ class UISAsyncHook(BaseHook):
         finally:
             await self._mask_new_secrets()
 
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, *, request_id: str | None = None
+    ) -> dict[str, Any]:
         """One JSON-RPC call; returns the ``result`` object. ``access_token``/``user_id`` are added by the session."""
         session = await self.get_session()
-        return await self.run(session.call(method, params))
+        return await self.run(session.call(method, params, request_id=request_id))
 
     async def aclose(self) -> None:
         """End a login session (``logout.user``, bounded in time) and close the HTTP client; safe to call twice."""

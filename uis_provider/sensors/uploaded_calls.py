@@ -34,7 +34,6 @@ from uis_provider.protocol.upload_status import (
     watched_statuses,
 )
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
-from uis_provider.transport import sync
 from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
 
 if TYPE_CHECKING:
@@ -173,7 +172,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         selection = self.build_selection(context)
         hook = self.hook
         hook.session.bound_waits(self.budget_timeout, self.execution_timeout)
-        outcome: Outcome = sync.run(poke_flow(hook.session, selection), hook.http, hook.settings.endpoint)
+        outcome: Outcome = hook.run(poke_flow(hook.session, selection))
         if outcome["state"] == "pending":
             self.log.info("%s", outcome["message"])
             if self.deferrable:
