@@ -602,6 +602,23 @@ def land(hook: UISHook, query: ReportQuery, path: Path, file_format: str, compre
     return path.read_bytes()
 
 
+def assert_typed_lands_as_plain(
+    hook: UISHook,
+    query: ReportQuery,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file_format: str,
+    compression: str | None,
+) -> None:
+    """Land ``query`` with typed pages only (record by record refused), then without msgspec: the same bytes."""
+    with monkeypatch.context() as typed_only:
+        forbid_record_by_record(typed_only)
+        typed = land(hook, query, tmp_path / "typed", file_format, compression)
+    monkeypatch.setattr(rows_module, "_msgspec", None)
+    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
+    assert len(typed) > 1000
+
+
 @pytest.mark.parametrize("fields", [None, ["status", "ext_id", "tags", "talk_duration", "is_lost"]])
 @pytest.mark.parametrize(("file_format", "compression"), [(f, c) for f in FILE_FORMATS for c in COMPRESSIONS])
 def test_typed_pages_land_the_bytes_of_the_record_by_record_path(
@@ -613,12 +630,7 @@ def test_typed_pages_land_the_bytes_of_the_record_by_record_path(
     fields: list[str] | None,
 ) -> None:
     query = ReportQuery.build("get.uploaded_calls", page_size=150, fields=fields)
-    with monkeypatch.context() as typed_only:
-        forbid_record_by_record(typed_only)
-        typed = land(hook, query, tmp_path / "typed", file_format, compression)
-    monkeypatch.setattr(rows_module, "_msgspec", None)
-    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
-    assert len(typed) > 1000
+    assert_typed_lands_as_plain(hook, query, tmp_path, monkeypatch, file_format, compression)
 
 
 class AddingProxy:
@@ -751,9 +763,4 @@ def test_a_report_paged_by_time_lands_typed_pages_with_the_bytes_of_the_record_b
 ) -> None:
     query = ReportQuery.build("get.calls_report", fields=fields, page_size=200)
     assert query.pages_by_time
-    with monkeypatch.context() as typed_only:
-        forbid_record_by_record(typed_only)
-        typed = land(hook, query, tmp_path / "typed", file_format, compression)
-    monkeypatch.setattr(rows_module, "_msgspec", None)
-    assert typed == land(hook, query, tmp_path / "plain", file_format, compression)
-    assert len(typed) > 1000
+    assert_typed_lands_as_plain(hook, query, tmp_path, monkeypatch, file_format, compression)
