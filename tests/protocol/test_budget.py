@@ -372,3 +372,24 @@ def test_of_two_readings_of_one_window_the_earlier_end_is_kept() -> None:
     late = RateLimits(taken_at=101.0, minute_limit=12, minute_remaining=8, minute_reset=4.0)  # rounded up further
     kept = _fresher(kept, late)
     assert kept.minute_remaining == 8 and kept.taken_at + (kept.minute_reset or 0) == pytest.approx(103.9)
+
+
+def test_a_minute_refusal_of_login_is_waited_out_without_using_a_retry() -> None:
+    clock = Clock()
+    settings = settings_for("uis_test", "http://127.0.0.1:1/v2.0", "analyst", "pa55", None)
+    api = UISSession(settings, policy=RetryPolicy(max_retries=0), clock=clock, rng=random.Random(5))
+    flow = api.call("get.account", {})
+    effect = next(flow)
+    assert isinstance(effect, Send) and effect.method == "login.user"
+    effect = flow.send(answer(effect.body, {"minute_reset": 4, "minute_remaining": 0}, refused="minute"))
+    assert isinstance(effect, Sleep) and effect.seconds >= 4.0 and "login.user" in effect.reason
+    clock.now += effect.seconds
+    effect = flow.send(None)
+    assert isinstance(effect, Send) and effect.method == "login.user"
+    login_id = json.loads(effect.body)["id"]
+    login = {"jsonrpc": "2.0", "id": login_id, "result": {"data": {"access_token": "tok-1"}}}
+    effect = flow.send(Reply(status=200, body=json.dumps(login).encode()))
+    assert isinstance(effect, Send) and effect.method == "get.account"
+    with pytest.raises(StopIteration):
+        flow.send(answer(effect.body, {"minute_reset": 4, "minute_remaining": 5}))
+    assert (api.stats.refusals, api.stats.retries, api.stats.logins) == (1, 0, 1)

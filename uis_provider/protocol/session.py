@@ -453,6 +453,17 @@ class UISSession:
                 result = self._parse("login.user", request_id, reply)
             except UISAuthError:
                 raise
+            except UISRateLimitError as exc:
+                if exc.limit_type == "day":
+                    raise
+                # a minute refusal is back-pressure here too: waited out, no retry used up
+                wait = self._refused(exc, 0)
+                late = self._past_deadline("login.user", wait)
+                if late is not None:
+                    raise late from exc
+                self._count(refusals=1, budget_waited=wait)
+                yield Sleep(wait, f"the minute point budget refused login.user; waiting {wait:.1f} s")
+                continue
             except UISError as exc:
                 if not self.policy.should_retry(exc, attempt):
                     raise
