@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
     from uis_provider.protocol import jsonrpc
     from uis_provider.protocol.windows import Window
-    from uis_provider.storage import formats, rows
+    from uis_provider.storage import rows
+    from uis_provider.storage.formats import json_text
     from uis_provider.storage.probe import probe_output
 
     if args.decoder == "json":
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         jsonrpc._envelope_decode = None
         rows._msgspec = None
     if args.encoder == "json":
-        formats._fast_json = None
+        json_text._fast_json = None
         rows._msgspec = None
     if args.records == "dicts":
         rows._msgspec = None

@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,6 +161,47 @@ def start_upload_emulator(
 
 
 UPLOAD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class AfterRequests(threading.Thread):
+    """Runs ``action`` once the emulator has answered ``n`` of the requests ``count`` counts, from a thread beside
+    the code under test; if they never come within ``timeout`` seconds it does not act, and ``finish`` fails."""
+
+    def __init__(
+        self,
+        api: UISEmulator,
+        n: int,
+        count: Callable[[UISEmulator], int],
+        action: Callable[[], None],
+        timeout: float = 90,
+    ) -> None:
+        super().__init__(name="after-requests", daemon=True)
+        self.api, self.n, self.count, self.action, self.timeout = api, n, count, action, timeout
+        self.missed = False
+        self.start()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while self.count(self.api) < self.n:
+            if time.monotonic() > deadline:
+                self.missed = True
+                return
+            time.sleep(0.005)
+        self.action()
+
+    def finish(self) -> None:
+        """Wait for the thread; fail the test when the requests it waited for never came."""
+        self.join()
+        assert not self.missed, f"{self.count(self.api)} of {self.n} requests came in {self.timeout} s: never acted"
+
+
+def probes(api: UISEmulator) -> int:
+    """The ``get.uploaded_calls`` probes (``limit=1``) the emulator answered without a fault or an error."""
+    return sum(
+        1
+        for r in api.requests
+        if r["method"] == "get.uploaded_calls" and not r["fault"] and not r["error"] and r["params"].get("limit") == 1
+    )
 
 
 def make_upload_calls(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -25,7 +24,6 @@ from uis_provider.exceptions import (
     UISConfigurationError,
     UISDataChangedError,
     UISError,
-    UISPagingLimitError,
     UISTransportError,
 )
 from uis_provider.extract import (
@@ -39,10 +37,9 @@ from uis_provider.extract import (
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.methods import CALLS_REPORT, UPLOADED_CALLS, ReportMethod
-from uis_provider.protocol.windows import Window, split_part
-from uis_provider.storage import formats
+from uis_provider.protocol.windows import Window
 from uis_provider.storage import rows as rows_module
-from uis_provider.storage.formats import COMPRESSIONS, FILE_FORMATS
+from uis_provider.storage.formats import COMPRESSIONS, FILE_FORMATS, csv_format, jsonl, parquet
 from uis_provider.storage.rows import Rows, row_type_for
 from uis_provider.testing import UISEmulator
 
@@ -200,23 +197,6 @@ def test_window_days_never_exceed_the_method_limit() -> None:
     assert len(parts) == 5
     assert ReportQuery.build("get.uploaded_calls", max_window_days=365).window_days == 365
     assert ReportQuery.build("get.uploaded_calls", max_window_days=7).window_days == 7
-
-
-def test_split_part_sizes_pieces_from_the_row_count() -> None:
-    day = Window.build("2026-01-04", "2026-01-05", TZ)
-    reach = paging.reachable_rows(10_000)
-    pieces = split_part(day, 500_000, reach)
-    assert len(pieces) == math.ceil(500_000 / (reach * 0.9))
-    assert [p.start for p in pieces[1:]] == [p.end for p in pieces[:-1]]
-    assert (pieces[0].start, pieces[-1].end) == (day.start, day.end)
-    assert max(p.seconds for p in pieces) - min(p.seconds for p in pieces) <= 1
-    assert len(split_part(day, None, reach)) == 2
-    assert len(split_part(day, reach + 1, reach)) == 2
-    three = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:03", TZ)
-    assert [p.seconds for p in split_part(three, 10**9, reach)] == [1, 1, 1]
-    second = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:01", TZ)
-    with pytest.raises(UISPagingLimitError, match=r"2026-01-04 10:00:00.*narrow the query with a filter"):
-        split_part(second, 200_000, reach)
 
 
 # -- against the emulator -----------------------------------------------------------------------------------------
@@ -592,7 +572,7 @@ def forbid_record_by_record(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(self: Any, record: Any) -> None:
         raise AssertionError("a page was written record by record")
 
-    for writer in (formats._JsonLinesWriter, formats._CsvWriter, formats._ParquetWriter):
+    for writer in (jsonl._JsonLinesWriter, csv_format._CsvWriter, parquet._ParquetWriter):
         monkeypatch.setattr(writer, "write", refuse)
 
 

@@ -2,13 +2,22 @@
 
 The UIS Data API documents one code per mnemonic, but live answers have been seen to carry another code
 (``method_component_disabled`` with -32602 instead of -32008), so only the mnemonic decides the class.
+
+With Airflow installed every class is an ``AirflowException`` (what a task's caller catches); without it (the sans-IO
+``uis_provider.protocol`` core used on its own) they derive from ``Exception``, with the same names and behaviour.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import AirflowException
+else:
+    try:
+        from airflow.providers.common.compat.sdk import AirflowException
+    except ImportError:  # the protocol core without Airflow: the errors are plain exceptions
+        AirflowException = Exception
 
 
 class UISError(AirflowException):
@@ -32,14 +41,10 @@ class UISError(AirflowException):
         method: str | None = None,
         limits: dict[str, Any] | None = None,
     ) -> None:
-        self.message = message
-        self.code = code
-        self.mnemonic = mnemonic
-        self.field = field
-        self.value = value
-        self.params = dict(params or {})
-        self.method = method
-        self.limits = dict(limits or {})
+        # what the API answered, then where: the method called and the budget reading of the answer
+        self.message, self.code, self.mnemonic = message, code, mnemonic
+        self.field, self.value, self.params = field, value, dict(params or {})
+        self.method, self.limits = method, dict(limits or {})
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -165,14 +170,14 @@ class UISRateLimitError(UISError):
     def hint(self) -> str:
         if self.limit_type == "day":
             reset = self.reset_seconds
-            when = f" in {int(reset)} s ({_duration(reset)})" if reset is not None else ""
+            when = f" in {int(reset)} s ({_refill_in_words(reset)})" if reset is not None else ""
             needed = self.points_needed
             still = f"; this run still needed {needed} point(s) ({self.params.get('points_for')})" if needed else ""
             return f"The daily point budget is exhausted; it refills{when}{still}. Retrying earlier cannot succeed"
         return ""
 
 
-def _duration(seconds: float) -> str:
+def _refill_in_words(seconds: float) -> str:
     """``about 23 h 59 min`` / ``about 12 min`` / ``under a minute`` for a reset time in seconds."""
     minutes = int(seconds) // 60
     if minutes >= 60:

@@ -28,7 +28,6 @@ from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, 
 from uis_provider.protocol import paging
 from uis_provider.protocol.catalog import catalog
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
-from uis_provider.protocol.jsonrpc import collector_paused
 from uis_provider.protocol.keyset import keyset_for
 from uis_provider.protocol.methods import ReportMethod, report_method, report_methods
 from uis_provider.protocol.params import optional_mapping, optional_user_id, positive_int
@@ -39,6 +38,7 @@ from uis_provider.storage.atomic import atomic_output, to_storage_path
 from uis_provider.storage.digest import DigestWriter
 from uis_provider.storage.formats import open_record_writer, validate_output_options
 from uis_provider.storage.rows import Rows, RowType, row_type_for
+from uis_provider.transport.collector import collector_paused
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import ObjectStoragePath

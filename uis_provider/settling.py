@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol.budget import budget_timeout_seconds
-from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.protocol.params import one_of
+from uis_provider.protocol.upload_status import (
+    DEFAULT_PENDING_STATUSES,
+    Outcome,
+    UploadSelection,
+    UploadsPending,
+    poke_flow,
+)
 from uis_provider.storage.rows import column_of
 
 if TYPE_CHECKING:
@@ -51,12 +58,12 @@ class UISPendingRecordsError(UISError):
 
 def validate_on_pending(value: Any) -> str:
     """One of :data:`ON_PENDING`, else :class:`UISConfigurationError` naming the choices."""
-    if value not in ON_PENDING:
-        raise UISConfigurationError(
-            f"on_pending must be one of {', '.join(repr(v) for v in ON_PENDING)} (what to do with uploads still "
-            f"'new' or 'in_process' when the window is extracted), got {value!r}"
-        )
-    return str(value)
+    return one_of(
+        value,
+        ON_PENDING,
+        "on_pending",
+        "what to do with uploads still 'new' or 'in_process' when the window is extracted",
+    )
 
 
 def pending_timeout_seconds(value: Any) -> float:
@@ -121,8 +128,8 @@ def pending_selection(window: Window, filter: dict[str, Any] | None, user_id: in
     return UploadSelection(window=window, filter=filter, user_id=user_id, summarize=False)
 
 
-def check_pending(hook: UISHook, selection: UploadSelection) -> dict[str, Any]:
-    """One look: ``{"state": "pending", "pending", "message"}`` or ``{"state": "done"}`` (one call when pending or
+def check_pending(hook: UISHook, selection: UploadSelection) -> Outcome:
+    """One look: :class:`~uis_provider.protocol.upload_status.UploadsPending`, or done (one call when pending or
     when none is; a summary pass only when the probe's first row falls on the window's end second)."""
     return hook.run(poke_flow(hook.session, selection))
 
@@ -153,10 +160,10 @@ def wait_until_settled(
         outcome = check_pending(hook, selection)
         checks += 1
         waited = clock() - started
-        if outcome["state"] != "pending":
+        if not isinstance(outcome, UploadsPending):
             return WaitResult(0, checks, waited)
         left = timeout - waited
         if left <= 0:
-            return WaitResult(int(outcome["pending"]), checks, waited)
-        log.info("%s; looking again in %g s", outcome["message"], min(poll_interval, left))
+            return WaitResult(outcome.count, checks, waited)
+        log.info("%s; looking again in %g s", outcome.message, min(poll_interval, left))
         sleep(min(poll_interval, left))

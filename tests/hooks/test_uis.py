@@ -175,6 +175,23 @@ def test_paces_itself_by_minute_remaining(make_emulator, monkeypatch: pytest.Mon
     assert hook.session.limits is not None and hook.session.limits.minute_limit == 3
 
 
+def test_a_task_after_another_in_the_same_minute_is_not_held_back_by_its_spending(
+    make_emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two tasks one after the other within one minute window: the second finds 60 of 200 points gone by the first
+    api = make_emulator(minute_limit=200, minute_window=600.0)
+    monkeypatch.setenv("AIRFLOW_CONN_UIS_DEFAULT", conn_json(api.url))
+    params = {**WINDOW, "sort": [{"field": "ext_id", "order": "asc"}]}
+    for task in ("first", "second"):
+        with UISHook(retry_policy=FAST) as hook:
+            pages = list(hook.paginate("get.uploaded_calls", params, page_size=5))
+            assert len(pages) > 30
+            stats = hook.session.stats
+            assert (stats.budget_waited, stats.refusals) == (0.0, 0), f"the {task} task waited on the budget"
+            assert hook.session.share.sharers == 1.0, "the first task's points are the past, not a client alongside"
+    assert [r["error"] for r in api.requests if r["error"]] == []
+
+
 def test_minute_limit_refusal_waits_for_reset_without_using_a_retry(
     make_emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,21 +380,3 @@ def test_provider_info_matches_airflow_schema() -> None:
         for entry in info[section]:
             for module in entry["python-modules"]:
                 import_module(module)
-
-
-def test_both_hooks_drive_flows_and_call_with_the_same_signature(emulator: UISEmulator, uis_conn: str) -> None:
-    import inspect
-
-    from uis_provider.hooks.uis_async import UISAsyncHook
-
-    for name in ("run", "call"):
-        sync_params = list(inspect.signature(getattr(UISHook, name)).parameters.values())
-        async_params = list(inspect.signature(getattr(UISAsyncHook, name)).parameters.values())
-        assert [(p.name, p.kind, p.default) for p in sync_params] == [
-            (p.name, p.kind, p.default) for p in async_params
-        ], name
-    with UISHook(uis_conn) as hook:
-        result = hook.run(hook.session.call("get.account", request_id="mine-1"))
-        again = hook.call("get.account", request_id="mine-2")
-    assert result["data"] == again["data"]
-    assert [r["id"] for r in emulator.requests[-2:]] == ["mine-1", "mine-2"]

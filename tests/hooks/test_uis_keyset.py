@@ -10,28 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EMULATOR_DEFAULTS, conn_json
+from tests.conftest import conn_json
 from uis_provider.exceptions import UISDataChangedError, UISPagingLimitError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.keyset import Keyset
 from uis_provider.testing import UISEmulator
 
-CALLS = 116_000
 WINDOW = {"date_from": "2026-03-01 00:00:00", "date_till": "2026-03-03 00:00:00"}
 ASC = [{"field": "ext_id", "order": "asc"}]
 DESC = [{"field": "ext_id", "order": "desc"}]
-
-
-@pytest.fixture(scope="module")
-def big() -> Iterator[UISEmulator]:
-    """116 000 calls uploaded on 1-2 March 2026 (generated once for the module)."""
-    api = UISEmulator(**{**EMULATOR_DEFAULTS, "calls": CALLS, "start": "2026-03-01", "days": 2, "report_calls": 0})
-    api.start()
-    try:
-        yield api
-    finally:
-        api.stop()
 
 
 @pytest.fixture

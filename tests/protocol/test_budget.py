@@ -10,35 +10,42 @@ from typing import Any
 
 import pytest
 
+from tests.protocol.flows import Clock, answer, drive, session
 from uis_provider.exceptions import UISConfigurationError, UISRateLimitError
 from uis_provider.protocol.auth import settings_for
 from uis_provider.protocol.budget import (
+    CONCURRENCY_POLL,
     DEFAULT_BUDGET_TIMEOUT,
     BudgetDeadline,
+    BudgetGate,
     BudgetShare,
+    BudgetWait,
     InFlightWindow,
     budget_timeout_seconds,
+    reading_to_pace_by,
     spread_wait,
 )
 from uis_provider.protocol.limits import RateLimits
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.session import Reply, Send, Sleep, UISSession, _fresher
+from uis_provider.protocol.session import Reply, Send, Sleep, UISSession
 
 # -- AIMD -------------------------------------------------------------------------------------------------------
 
 
-def test_window_starts_at_one_and_grows_by_one_per_round_up_to_its_ceiling() -> None:
-    window = InFlightWindow(4)
+def test_window_starts_at_its_ceiling_and_after_a_refusal_grows_back_by_one_per_round() -> None:
+    window = InFlightWindow(8, hold=0.0)
+    assert window.allowed == 8, "a query's first page goes alone: the gate reads the budget before the rest go"
+    window.on_success()
+    assert window.allowed == 8, "never above its ceiling"
+    assert window.on_refusal(now=1.0) and window.allowed == 4
     sizes = [window.allowed]
-    for _ in range(12):
+    for _ in range(30):
         window.on_success()
         sizes.append(window.allowed)
-    assert sizes[0] == 1
     assert sizes == sorted(sizes), "it never shrinks on success"
-    assert max(sizes) == 4 and sizes[-1] == 4
-    # additive: about one more call per round of answers, so each step takes more answers than one
-    assert sizes.index(2) == 1
-    assert sizes.index(3) - sizes.index(2) >= 2 and sizes.index(4) - sizes.index(3) >= 2
+    assert sizes[-1] == 8
+    # additive: about one more call per round of answers, so each step takes as many answers as the window holds
+    assert 4 <= sizes.index(5) <= 5 and 5 <= sizes.index(6) - sizes.index(5) <= 6, sizes
 
 
 def test_window_halves_on_a_refusal_once_per_hold_and_never_below_one() -> None:
@@ -126,15 +133,49 @@ def test_a_client_takes_no_more_than_its_share_of_a_period() -> None:
 
 def test_a_first_wave_counts_the_calls_still_in_flight_and_holds_back_until_a_reset() -> None:
     share = BudgetShare()
-    share.on_answer(reading(8, at=0.0), 1)  # 4 points gone in the first instant of the first period: a burst
-    assert share.sharers == 12.0, "at the pace of the first instant, the period is spent many times over"
+    share.on_answer(reading(8, at=0.0), 1)  # 4 points gone at the first answer: the past or a burst, no telling yet
     assert share.holds_back(reading(8, at=0.0), 1), "8 calls left, fewer than a first wave may have in flight"
+    share.on_answer(reading(4, at=0.1), 1)  # 3 more points of others within 0.1 s: a burst
+    assert share.sharers == 4.5, "at the pace of the others since, the rest of the period goes to them"
     share.on_answer(reading(11, at=4.5), 1)  # the budget reset: from now on the readings tell
     assert not share.holds_back(reading(11, at=4.5), 1)
     plenty = BudgetShare()
     plenty.on_answer(reading(140, at=0.0, limit=150), 1)
     assert not plenty.holds_back(reading(140, at=0.0, limit=150), 1), "140 calls left: no wave can take them at once"
     assert not BudgetShare().holds_back(reading(8, at=0.0), 1), "no answer of its own yet: nothing to hold"
+
+
+def test_what_was_spent_before_a_client_ran_is_not_a_crowd_it_shares_with() -> None:
+    share = BudgetShare()
+    # the task before this one spent 200 of 300 points of this minute and is done: the first answer shows them gone
+    share.on_answer(reading(99, at=30.0, reset=30.0, limit=300), 1, period=60.0)
+    assert share.sharers == 1.0
+    for spent in range(2, 60):
+        now = reading(100 - spent, at=30.0 + spent * 0.05, reset=30.0 - spent * 0.05, limit=300)
+        share.on_answer(now, 1, period=60.0)
+        assert not share.over_share(now, 1), f"alone since it ran, its call {spent} is within its share"
+    assert share.sharers == 1.0
+    assert share.points_left(now, now=now.taken_at + 5.0) == now.minute_remaining, "nobody else spends meanwhile"
+    crowded = BudgetShare()
+    crowded.on_answer(reading(99, at=30.0, reset=30.0, limit=300), 1, period=60.0)
+    crowded.on_answer(reading(94, at=30.5, reset=29.5, limit=300), 1, period=60.0)  # 4 points of others meanwhile
+    assert crowded.sharers >= 3.0, "the others spending since it ran count: two points of theirs for one, at least"
+
+
+def test_its_own_calls_in_flight_and_answers_out_of_order_are_not_taken_for_others() -> None:
+    share = BudgetShare()
+    share.on_answer(reading(11, at=0.0, limit=12, reset=4.0), 1)
+    # four pages of its own in flight: the budget charged all four before the first answer was read
+    share.on_answer(reading(7, at=0.5, reset=4.0), 1, in_flight=3)
+    assert share.sharers == 1.0, "the points of its other calls in flight are its own"
+    share.on_answer(reading(9, at=0.6, reset=4.0), 1, in_flight=2)  # charged earlier, read later: no refill
+    share.on_answer(reading(8, at=0.6, reset=4.0), 1, in_flight=1)
+    share.on_answer(reading(7, at=0.7, reset=4.0), 1)
+    assert share.sharers == 1.0
+    assert not share.over_share(reading(7, at=0.7, reset=4.0), 1, in_flight=6), "alone, the whole budget is its"
+    share.on_answer(reading(11, at=2.0, reset=3.0), 1)  # more left and an end a second later: the budget refilled
+    share.on_answer(reading(8, at=2.1, reset=3.0), 1)  # of 4 points gone in the new period, 2 are others'
+    assert share.sharers == 2.0
 
 
 def test_the_client_that_opens_a_period_goes_by_it_not_by_the_crowd_of_the_last_one() -> None:
@@ -224,67 +265,6 @@ def test_budget_timeout_accepts_seconds_strings_and_timedeltas() -> None:
 # -- a session's flow, driven by hand ----------------------------------------------------------------------------
 
 
-class Clock:
-    """A clock that only moves when a flow sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def answer(request: bytes, limits: dict[str, Any], *, refused: str | None = None) -> Reply:
-    request_id = json.loads(request)["id"]
-    if refused is None:
-        body = {"jsonrpc": "2.0", "id": request_id, "result": {"data": [], "metadata": {"limits": limits}}}
-    else:
-        data = {
-            "mnemonic": "limit_exceeded",
-            "params": {"limit_type": refused, "limit_max_value": 12},
-            "metadata": {"limits": limits},
-        }
-        message = f"Limit per {refused} has been exceeded"
-        body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32029, "message": message, "data": data}}
-    return Reply(status=200, body=json.dumps(body).encode())
-
-
-def session(clock: Clock, deadline: BudgetDeadline | None = None) -> UISSession:
-    settings = settings_for("uis_test", "http://127.0.0.1:1/v2.0", None, "key-123", None)
-    return UISSession(
-        settings,
-        policy=RetryPolicy(max_retries=2),
-        clock=clock,
-        budget_deadline=deadline,
-        in_flight=4,
-        rng=random.Random(5),
-    )
-
-
-def drive(flow: Any, clock: Clock, replies: list[str]) -> tuple[Any, list[Any]]:
-    """Run ``flow``, answering its sends from ``replies`` ("ok", "minute", "day"); returns its value and effects."""
-    effects: list[Any] = []
-    limits = {"minute_limit": 12, "minute_remaining": 0, "minute_reset": 4, "day_limit": 100, "day_reset": 50_000}
-    try:
-        effect = next(flow)
-        while True:
-            effects.append(effect)
-            if isinstance(effect, Sleep):
-                clock.now += effect.seconds
-                effect = flow.send(None)
-                continue
-            assert isinstance(effect, Send)
-            kind = replies.pop(0)
-            if kind == "ok":
-                reply = answer(effect.body, {**limits, "minute_remaining": 11, "day_remaining": 50})
-            else:
-                remaining = 0 if kind == "day" else 50
-                reply = answer(effect.body, {**limits, "day_remaining": remaining}, refused=kind)
-            effect = flow.send(reply)
-    except StopIteration as stop:
-        return stop.value, effects
-
-
 def test_minute_refusals_beyond_the_retries_are_waited_out_and_use_no_retry() -> None:
     clock = Clock()
     api = session(clock)
@@ -341,10 +321,11 @@ def test_the_day_limit_fails_at_once_saying_when_it_refills() -> None:
 
 def test_an_old_reading_is_discounted_by_what_the_others_spend_meanwhile() -> None:
     share = BudgetShare()
-    # one call of ours, 2 s into a 4-second period, and 7 points gone: the others spend 3 points a second
+    share.on_answer(reading(8, at=99.0, reset=3.0), 1, period=4.0)
+    # a second call of ours a second later, and 3 more points gone: the others spend 2 points a second
     share.on_answer(reading(5, at=100.0, reset=2.0), 1, period=4.0)
     assert share.points_left(reading(5, at=100.0, reset=2.0), now=100.0) == 5.0
-    assert share.points_left(reading(5, at=100.0, reset=2.0), now=101.0) == pytest.approx(2.0)
+    assert share.points_left(reading(5, at=100.0, reset=2.0), now=101.0) == pytest.approx(3.0)
     alone = BudgetShare()
     alone.on_answer(reading(11, at=100.0, reset=4.0), 1, period=4.0)
     assert alone.points_left(reading(11, at=100.0, reset=4.0), now=103.0) == 11.0, "nobody else spends"
@@ -358,7 +339,7 @@ def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
     rounds = 0
     rng = random.Random(11)
     while not share.go_ahead(12, 1, rng):
-        share.sat_out()
+        share.on_period_left()
         rounds += 1
     assert rounds <= 8, "a client that keeps sitting out probes again within a few periods"
 
@@ -366,11 +347,11 @@ def test_sitting_periods_out_brings_the_estimate_back_down() -> None:
 def test_of_two_readings_of_one_window_the_earlier_end_is_kept() -> None:
     first = RateLimits(taken_at=100.2, minute_limit=12, minute_remaining=11, minute_reset=4.0)  # ends by 104.2
     second = RateLimits(taken_at=100.9, minute_limit=12, minute_remaining=9, minute_reset=3.0)  # ends by 103.9
-    kept = _fresher(first, second)
+    kept = reading_to_pace_by(first, second)
     assert kept.minute_remaining == 9, "the lower remaining is the newer truth"
     assert kept.taken_at + (kept.minute_reset or 0) == pytest.approx(103.9)
     late = RateLimits(taken_at=101.0, minute_limit=12, minute_remaining=8, minute_reset=4.0)  # rounded up further
-    kept = _fresher(kept, late)
+    kept = reading_to_pace_by(kept, late)
     assert kept.minute_remaining == 8 and kept.taken_at + (kept.minute_reset or 0) == pytest.approx(103.9)
 
 
@@ -393,3 +374,54 @@ def test_a_minute_refusal_of_login_is_waited_out_without_using_a_retry() -> None
     with pytest.raises(StopIteration):
         flow.send(answer(effect.body, {"minute_reset": 4, "minute_remaining": 5}))
     assert (api.stats.refusals, api.stats.retries, api.stats.logins) == (1, 0, 1)
+
+
+# -- the gate ---------------------------------------------------------------------------------------------------
+
+
+def unshared(remaining: int, *, at: float) -> RateLimits:
+    """A reading without the budget's size: no share of it can be estimated, so only the points left count."""
+    return RateLimits(taken_at=at, minute_remaining=remaining, minute_reset=4.0)
+
+
+def test_the_gate_books_points_until_the_budget_read_is_used_up_then_says_how_long_to_wait() -> None:
+    gate = BudgetGate(4, random.Random(3))
+    assert gate.admit(1, now=100.0) is None, "nothing read yet: the call goes"
+    gate.on_answer(unshared(3, at=100.0), spent=1)
+    gate.release(1)
+    assert gate.admit(1, now=100.5) is None and gate.admit(1, now=100.5) is None
+    assert gate.in_flight_points == 2
+    poll = gate.admit(2, now=100.5)
+    assert isinstance(poll, BudgetWait) and poll.quiet, "the points left are booked by calls in flight"
+    assert poll.seconds == CONCURRENCY_POLL and "booked by calls in flight" in poll.reason
+    gate.release(1)
+    gate.release(1)
+    gate.on_answer(unshared(0, at=101.0), spent=1)
+    wait = gate.admit(1, now=101.0)
+    assert isinstance(wait, BudgetWait) and not wait.quiet
+    assert (
+        wait.seconds >= 3.0
+        and wait.reason == f"minute point budget used up; waiting {wait.seconds:.1f} s for it to reset"
+    )
+    assert gate.in_flight_points == 0, "a call told to wait books nothing"
+
+
+def test_once_the_budget_read_has_reset_one_call_probes_it_while_the_others_wait() -> None:
+    gate = BudgetGate(4, random.Random(3))
+    gate.on_answer(unshared(0, at=100.0), spent=1)
+    assert gate.admit(1, now=104.0) is None, "the probe"
+    wait = gate.admit(1, now=104.0)
+    assert isinstance(wait, BudgetWait) and wait.quiet and "one call probes it first" in wait.reason
+    assert gate.affordable(1, now=104.0) == 0, "the probe holds the one call a reset budget allows"
+    gate.release(1)
+    assert gate.affordable(1, now=104.0) == 1 and gate.affordable(0, now=104.0) is None
+
+
+def test_a_refusal_halves_the_window_and_waits_past_the_closer_reset() -> None:
+    gate = BudgetGate(8, random.Random(3))
+    for _ in range(40):
+        gate.on_success()
+    gate.on_answer(reading(5, at=100.0, reset=2.0), spent=1)
+    wait = gate.on_refusal(30.0, None, 1, now=100.5, margin=0.5)
+    assert gate.window.allowed == 4
+    assert 2.0 <= wait <= 2.0 + gate.period, "the earlier reading's reset (1.5 s) is closer than the 30 s said"

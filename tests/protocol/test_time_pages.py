@@ -163,3 +163,21 @@ def test_records_on_the_second_where_a_part_is_split_are_read_once() -> None:
     got = _drive(plan, api)
     assert plan.splits >= 1
     assert sorted(r["id"] for r in got) == sorted(r["id"] for r in records)
+
+
+@pytest.mark.parametrize("plan_kind", ["sorted", "one page per part"])
+def test_both_plans_count_their_calls_keep_the_first_total_and_send_the_base_fields(plan_kind: str) -> None:
+    records = _records(500, seed=9)
+    api = _api(records)
+    base = {"fields": ["id", "start_time"]}
+    plan: SortedByTime | OnePagePerPart
+    if plan_kind == "sorted":
+        plan = _sorted_plan(60)
+    else:
+        plan = OnePagePerPart("get.calls_report", base, DAY, (), "start_time", "id", 60)
+    assert (plan.calls, plan.first_total) == (0, None)
+    _drive(plan, api)
+    assert plan.calls == len(api.calls) > 1
+    assert plan.first_total == 500
+    assert all(call["fields"] == base["fields"] and (call["limit"], call["offset"]) == (60, 0) for call in api.calls)
+    assert all(list(call)[-2:] == ["limit", "offset"] for call in api.calls), "paging goes last, as before"

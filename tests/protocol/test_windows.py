@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 
 import pendulum
 import pytest
 
-from uis_provider.exceptions import UISConfigurationError
-from uis_provider.protocol.windows import Window, parse_when, to_api
+from uis_provider.exceptions import UISConfigurationError, UISPagingLimitError
+from uis_provider.protocol import paging
+from uis_provider.protocol.windows import Window, parse_when, split_part, to_api
 
 TZ = "Europe/Moscow"
 
@@ -67,12 +69,23 @@ def test_split_days_tiles_exactly() -> None:
     assert len(parts) == 5
 
 
-def test_halves_on_whole_seconds() -> None:
-    w = Window.build("2026-01-04 00:00:00", "2026-01-04 00:00:03", TZ)
-    first, second = w.halves()  # type: ignore[misc]
-    assert first.end == second.start
-    assert first.seconds == 1 and second.seconds == 2
-    assert Window.build("2026-01-04 00:00:00", "2026-01-04 00:00:01", TZ).halves() is None
+def test_split_part_sizes_pieces_from_the_row_count() -> None:
+    day = Window.build("2026-01-04", "2026-01-05", TZ)
+    reach = paging.reachable_rows(10_000)
+    pieces = split_part(day, 500_000, reach)
+    assert len(pieces) == math.ceil(500_000 / (reach * 0.9))
+    assert [p.start for p in pieces[1:]] == [p.end for p in pieces[:-1]]
+    assert (pieces[0].start, pieces[-1].end) == (day.start, day.end)
+    assert max(p.seconds for p in pieces) - min(p.seconds for p in pieces) <= 1
+    assert len(split_part(day, None, reach)) == 2, "an unknown row count gives halves"
+    odd = Window.build("2026-01-04 00:00:00", "2026-01-04 00:00:03", TZ)
+    assert [p.seconds for p in split_part(odd, None, reach)] == [1, 2], "split on a whole second"
+    assert len(split_part(day, reach + 1, reach)) == 2
+    three = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:03", TZ)
+    assert [p.seconds for p in split_part(three, 10**9, reach)] == [1, 1, 1]
+    second = Window.build("2026-01-04 10:00:00", "2026-01-04 10:00:01", TZ)
+    with pytest.raises(UISPagingLimitError, match=r"2026-01-04 10:00:00.*narrow the query with a filter"):
+        split_part(second, 200_000, reach)
 
 
 def test_dst_zone_conversion() -> None:

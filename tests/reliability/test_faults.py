@@ -20,7 +20,7 @@ import pendulum
 import pytest
 from airflow.triggers.base import TriggerEvent
 
-from tests.conftest import make_upload_calls, upload_calls
+from tests.conftest import AfterRequests, make_upload_calls, probes, upload_calls
 from uis_provider.exceptions import UISRateLimitError
 from uis_provider.extract import ExtractResult, ReportQuery, extract_window
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook
@@ -265,29 +265,6 @@ def upload(api: UISEmulator, n: int, *, broken: int = 0) -> list[str]:
     return upload_calls(make_upload_calls(api, n, prefix="rel", urls=missing, timezone=TZ))
 
 
-def served_probes(api: UISEmulator) -> int:
-    """Probes (``limit=1``) the emulator really answered."""
-    return sum(
-        1
-        for r in api.requests
-        if r["method"] == "get.uploaded_calls" and not r["fault"] and not r["error"] and r["params"].get("limit") == 1
-    )
-
-
-def finish_after_probes(api: UISEmulator, n: int) -> threading.Thread:
-    """Once ``n`` probes were answered (uploads seen pending), move the clock past their processing."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 90
-        while served_probes(api) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        api.clock.advance(PROCESS_SECONDS + 60)
-
-    thread = threading.Thread(target=run, name="finish-processing", daemon=True)
-    thread.start()
-    return thread
-
-
 def run_to_end(trigger: UISUploadedCallsTrigger) -> list[TriggerEvent]:
     """Every event the trigger yields until its generator ends."""
 
@@ -328,9 +305,9 @@ def test_trigger_under_faults_and_expiring_sessions_yields_one_success_event(
 ) -> None:
     upload(future_api, 30)
     trigger = faulty_trigger(future_api, monkeypatch)
-    finisher = finish_after_probes(future_api, 3)
+    finisher = AfterRequests(future_api, 3, probes, lambda: future_api.clock.advance(PROCESS_SECONDS + 60))
     events = run_to_end(trigger)
-    finisher.join()
+    finisher.finish()
 
     assert len(events) == 1
     payload = events[0].payload
@@ -356,9 +333,9 @@ def test_trigger_under_faults_yields_one_failure_event_naming_the_errors(
 ) -> None:
     upload(future_api, 20, broken=3)
     trigger = faulty_trigger(future_api, monkeypatch, fail_on_error=True)
-    finisher = finish_after_probes(future_api, 2)
+    finisher = AfterRequests(future_api, 2, probes, lambda: future_api.clock.advance(PROCESS_SECONDS + 60))
     events = run_to_end(trigger)
-    finisher.join()
+    finisher.finish()
 
     assert len(events) == 1
     payload = events[0].payload
@@ -376,16 +353,9 @@ def test_trigger_under_faults_ends_with_one_error_event_when_the_budget_is_gone(
     upload(future_api, 5)
     trigger = faulty_trigger(future_api, monkeypatch)
 
-    def exhaust_day() -> None:
-        deadline = time.monotonic() + 90
-        while served_probes(future_api) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        future_api.faults.script(["limit_day"])
-
-    helper = threading.Thread(target=exhaust_day, daemon=True)
-    helper.start()
+    helper = AfterRequests(future_api, 2, probes, lambda: future_api.faults.script(["limit_day"]))
     events = run_to_end(trigger)
-    helper.join()
+    helper.finish()
 
     assert len(events) == 1
     payload = events[0].payload

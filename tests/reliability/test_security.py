@@ -464,7 +464,7 @@ class TLSServer(LoopbackServer):
 
 
 def test_http_clients_verify_tls_by_default() -> None:
-    http = sync.new_http_session()
+    http = sync.new_http_client()
     try:
         assert http.verify is True
     finally:

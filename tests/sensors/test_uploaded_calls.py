@@ -15,7 +15,13 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, TaskDeferred
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    PokeReturnValue,
+    TaskDeferred,
+)
 
 from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.exceptions import UISConfigurationError, UISError
@@ -426,3 +432,43 @@ def test_a_poke_past_hour_six_waits_for_the_minute_budget_under_its_own_deadline
     assert refused, "a call of the second poke was refused and waited for the reset"
     assert deadline.at == pytest.approx(time.time() + 7 * 3600.0 + 6 * 3600.0, abs=60)
     assert deadline.name == "budget_timeout=21600 s"
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "expected"),
+    [
+        ({"soft_fail": True}, AirflowFailException("2 of 3 failed"), AirflowSkipException),
+        ({"never_fail": True}, UISError("broken answer"), AirflowSkipException),
+        ({}, UISError("broken answer"), UISError),
+        ({"soft_fail": True}, UISError("broken answer"), UISError),
+    ],
+)
+def test_the_look_before_deferring_skips_or_fails_as_any_poke_would(
+    options: dict[str, Any], error: BaseException, expected: type[BaseException]
+) -> None:
+    task = sensor(deferrable=True)
+    for name, value in options.items():  # set, not passed: Airflow 2 has no never_fail parameter
+        setattr(task, name, value)
+
+    def poke(context: Any) -> Any:
+        raise error
+
+    task.poke = poke  # type: ignore[method-assign]
+    with pytest.raises(expected):
+        task.execute(context())
+
+
+def test_with_silent_fail_a_failed_look_before_deferring_is_made_again() -> None:
+    task = sensor(deferrable=True)
+    task.silent_fail = True
+    looks: list[int] = []
+
+    def poke(context: Any) -> Any:
+        looks.append(1)
+        if len(looks) == 1:
+            raise UISError("broken answer")
+        return PokeReturnValue(is_done=True, xcom_value={"total": 0})
+
+    task.poke = poke  # type: ignore[method-assign]
+    assert task.execute(context()) == {"total": 0}
+    assert len(looks) == 2

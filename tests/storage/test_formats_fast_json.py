@@ -21,8 +21,8 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 
-from uis_provider.storage import fastjson, formats
-from uis_provider.storage.formats import open_record_writer
+from uis_provider.storage import fastjson
+from uis_provider.storage.formats import json_text, open_record_writer
 from uis_provider.testing import UISEmulator
 
 COLUMNS = ("ext_id", "talk_duration", "is_lost", "comment", "amount", "callback", "tags", "records")
@@ -86,7 +86,7 @@ def write(records: list[Any], file_format: str = "jsonl", columns: tuple[str, ..
 
 @functools.cache
 def fast_row_encoder(columns: tuple[str, ...]) -> Callable[[Any], bytes | None]:
-    fast = formats._fast_json
+    fast = json_text._fast_json
     assert fast is not None
     encode_row = fast.row_encoder(columns)
     assert encode_row is not None
@@ -195,7 +195,7 @@ def generated() -> list[dict[Any, Any]]:
 
 def test_msgspec_fast_path_is_active_here() -> None:
     assert fastjson.referents_are_complete()
-    assert formats._fast_json is not None
+    assert json_text._fast_json is not None
 
 
 def test_generated_records_match_the_stdlib_reference_byte_for_byte(generated: list[dict[Any, Any]]) -> None:
@@ -209,7 +209,7 @@ def test_fallback_without_msgspec_gives_the_same_bytes(
     generated: list[dict[Any, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with_fast_path = write(generated)
-    monkeypatch.setattr(formats, "_fast_json", None)
+    monkeypatch.setattr(json_text, "_fast_json", None)
     assert write(generated) == with_fast_path == reference_jsonl(generated, COLUMNS)
 
 
@@ -238,7 +238,7 @@ def test_every_code_point_encodes_like_the_stdlib() -> None:
 @pytest.mark.parametrize("use_fast_path", [True, False])
 def test_lone_surrogates_fail_as_the_stdlib_encoding_does(use_fast_path: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if not use_fast_path:
-        monkeypatch.setattr(formats, "_fast_json", None)
+        monkeypatch.setattr(json_text, "_fast_json", None)
     for code in SURROGATES:
         record = {"text": "a" + chr(code) + "b"}
         if use_fast_path:
@@ -258,7 +258,7 @@ def test_emulator_records_take_the_fast_path_and_match() -> None:
 
 def test_columns_msgspec_cannot_name_fall_back() -> None:
     columns = ('say "hi"', "back\\slash", "tab\t", "\u2028", "имя", "\U0001f600")
-    fast = formats._fast_json
+    fast = json_text._fast_json
     assert fast is not None
     assert fast.row_encoder(columns) is None
     records = [{name: {"b": 1, "a": [2]} for name in columns}, {"имя": "x", "zz": 1}]
@@ -276,8 +276,8 @@ def test_deep_and_cyclic_values_behave_as_the_stdlib(monkeypatch: pytest.MonkeyP
     cyclic: list[Any] = []
     cyclic.append(cyclic)
     errors = []
-    for fast in (formats._fast_json, None):
-        monkeypatch.setattr(formats, "_fast_json", fast)
+    for fast in (json_text._fast_json, None):
+        monkeypatch.setattr(json_text, "_fast_json", fast)
         with pytest.raises((RecursionError, ValueError)) as info:
             write([{"ext_id": "cycle", "tags": cyclic}])
         errors.append(info.type)
@@ -287,7 +287,7 @@ def test_deep_and_cyclic_values_behave_as_the_stdlib(monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("use_fast_path", [True, False])
 def test_unsortable_keys_fail_as_before(use_fast_path: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if not use_fast_path:
-        monkeypatch.setattr(formats, "_fast_json", None)
+        monkeypatch.setattr(json_text, "_fast_json", None)
     with pytest.raises(TypeError):
         write([{"ext_id": "mixed", "callback": {1: "one", "a": "letter"}}])
     with pytest.raises(TypeError):
@@ -301,7 +301,7 @@ def test_csv_and_parquet_nested_cells_match_the_sorted_stdlib_encoding(generated
         if all(type(record.get(name)) in (dict, list, tuple, type(None)) for name in NESTED_COLUMNS)
     ]
     cells = [record[name] for record in records for name in NESTED_COLUMNS if record.get(name) is not None]
-    fast = formats._fast_json
+    fast = json_text._fast_json
     assert fast is not None
     accepted = sum(fast.sorted_json(cell) is not None for cell in cells)
     assert 500 < accepted < len(cells) - 100

@@ -12,8 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from uis_provider.protocol.methods import UPLOADED_CALLS, ReportMethod
-from uis_provider.storage import formats
-from uis_provider.storage.formats import COMPRESSIONS, FILE_FORMATS, open_record_writer
+from uis_provider.storage.formats import COMPRESSIONS, FILE_FORMATS, csv_format, jsonl, open_record_writer, parquet
 from uis_provider.storage.rows import Rows, row_type_for
 from uis_provider.testing import UISEmulator
 
@@ -33,7 +32,7 @@ CUSTOM = ReportMethod(
 CUSTOM_KINDS = dict(CUSTOM.column_kinds)
 
 #: A NUL where the csv module can write one (Python 3.11+; on 3.10 both paths refuse it, see the test below).
-NUL = "\x00" if formats._CSV_WRITES_NUL else ""
+NUL = "\x00" if csv_format._CSV_WRITES_NUL else ""
 
 #: Values the writers treat specially: quotes, delimiters, line breaks (a bare ``\r`` too), non-ASCII, nulls.
 ODD: list[dict[str, Any]] = [
@@ -94,7 +93,7 @@ def forbid_record_by_record(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(self: Any, record: Any) -> None:
         raise AssertionError("a typed page was written record by record")
 
-    for writer in (formats._JsonLinesWriter, formats._CsvWriter, formats._ParquetWriter):
+    for writer in (jsonl._JsonLinesWriter, csv_format._CsvWriter, parquet._ParquetWriter):
         monkeypatch.setattr(writer, "write", refuse)
 
 
@@ -220,14 +219,14 @@ def test_text_utf8_cannot_hold_fails_as_the_reference_does(file_format: str) -> 
 
 
 def test_csv_column_by_column_is_checked_against_the_csv_module_at_import() -> None:
-    assert formats._CSV_BY_COLUMN is True
-    assert formats._csv_by_column_agrees()
+    assert csv_format._CSV_BY_COLUMN is True
+    assert csv_format._csv_by_column_agrees()
 
 
 def test_a_nul_in_csv_is_written_or_refused_as_the_csv_module_does() -> None:
     records = [{**ODD[0], "comment": "nul\x00here"}, ODD[1]]
     page = page_of(records)
-    if formats._CSV_WRITES_NUL:
+    if csv_format._CSV_WRITES_NUL:
         assert write_pages([page], "csv", None) == write_one_by_one(records, "csv", None)
         return
     for write in (lambda: write_pages([page], "csv", None), lambda: write_one_by_one(records, "csv", None)):
@@ -245,7 +244,7 @@ def test_an_empty_typed_page_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_failure_in_a_later_slice_of_a_page_goes_on_record_by_record_from_that_slice(
     emulated: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(formats, "_TYPED_SLICE", 100)
+    monkeypatch.setattr(jsonl, "_TYPED_SLICE", 100)
     records = [dict(record) for record in emulated[:450]]
     records[330]["comment"] = "lone \ud800 surrogate"
     row_type = row_type_for(UPLOADED_CALLS, COLUMNS, COLUMNS)

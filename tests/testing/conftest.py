@@ -108,3 +108,9 @@ def upload_call(ext: str, /, **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return {key: value for key, value in base.items() if value is not None}
+
+
+def post(api: UISEmulator, **kwargs: Any) -> requests.Response:
+    """POST one ``get.account`` call with plain ``requests`` (the fault tests look at the raw answer)."""
+    body = {"jsonrpc": "2.0", "id": 5, "method": "get.account", "params": {"access_token": KEY}}
+    return requests.post(api.url, json=body, timeout=kwargs.pop("timeout", 30), **kwargs)

@@ -9,16 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from tests.testing.conftest import KEY, make, rpc, upload_call
-from uis_provider.testing import UISEmulator
-from uis_provider.testing.emulator import HUGE_BYTES
+from tests.testing.conftest import KEY, make, post, rpc
+from uis_provider.testing import UISEmulator, emulator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,96 +65,6 @@ def test_request_log(api: UISEmulator) -> None:
     assert api.count() == 2 and api.count("login.user") == 0
     api.reset_log()
     assert api.requests == [] and api.count() == 0
-
-
-def post(api: UISEmulator, **kwargs: Any) -> requests.Response:
-    body = {"jsonrpc": "2.0", "id": 5, "method": "get.account", "params": {"access_token": KEY}}
-    return requests.post(api.url, json=body, timeout=kwargs.pop("timeout", 30), **kwargs)
-
-
-@pytest.mark.parametrize("kind", ["http_500", "http_502", "http_503"])
-def test_http_status_faults(api: UISEmulator, kind: str) -> None:
-    api.faults.script([kind])
-    assert post(api).status_code == int(kind[-3:])
-    assert post(api).json()["result"]["data"], "the script is used up"
-    assert api.faults.injected == 1
-
-
-def test_drop_and_timeout_close_without_answer(api: UISEmulator) -> None:
-    api.faults.timeout_delay = 0.2
-    body = {"jsonrpc": "2.0", "id": 1, "method": "get.account", "params": {"access_token": KEY}}
-    with requests.Session() as session:
-        assert session.post(api.url, json=body, timeout=10).status_code == 200
-        api.faults.script(["drop", "timeout", "timeout"])
-        with pytest.raises(requests.ConnectionError):
-            session.post(api.url, json=body, timeout=10)
-    with pytest.raises(requests.ConnectionError):
-        post(api)
-    with pytest.raises(requests.Timeout):
-        post(api, timeout=0.05)
-    assert [e["fault"] for e in api.requests] == [None, "drop", "timeout", "timeout"]
-    assert [e["points"] for e in api.requests] == [1, 0, 0, 0]
-
-
-def test_slow_still_answers(api: UISEmulator) -> None:
-    api.faults.timeout_delay = 0.1
-    api.faults.script(["slow"])
-    assert post(api).json()["result"]["metadata"]["limits"]["minute_remaining"] == 2999
-    assert api.requests[0]["fault"] == "slow"
-
-
-def test_body_faults(api: UISEmulator) -> None:
-    api.faults.script(["malformed", "not_jsonrpc", "deep", "huge"])
-    response = post(api)
-    assert response.status_code == 200
-    with pytest.raises(ValueError):
-        json.loads(response.text)
-    assert post(api).json() == {"ok": 1}
-    deep = post(api)
-    assert deep.status_code == 200
-    with pytest.raises(RecursionError):
-        json.loads(deep.text)
-    with post(api, stream=True) as huge:
-        assert int(huge.headers["Content-Length"]) == HUGE_BYTES
-        assert next(huge.iter_content(64)).startswith(b'{"jsonrpc":"2.0"')
-    assert post(api).json()["result"]["data"]
-
-
-@pytest.mark.parametrize(("kind", "limit_type"), [("limit_minute", "minute"), ("limit_day", "day")])
-def test_limit_faults(api: UISEmulator, kind: str, limit_type: str) -> None:
-    api.faults.script([kind])
-    err = post(api).json()["error"]
-    assert (err["code"], err["data"]["mnemonic"]) == (-32029, "limit_exceeded")
-    assert err["data"]["params"]["limit_type"] == limit_type
-    limits = err["data"]["metadata"]["limits"]
-    assert limits[f"{limit_type}_remaining"] == 0 and limits[f"{limit_type}_reset"] >= 1
-
-
-def test_internal_error_fault_changes_no_state(api: UISEmulator) -> None:
-    api.faults.script(["internal_error"])
-    answer = rpc(api.url, "upload.calls", {"access_token": KEY, "calls": [upload_call("f-1")]})
-    assert (answer["error"]["code"], answer["error"]["data"]["mnemonic"]) == (-32603, "internal_error")
-    assert api.pending_uploads() == [] and api.limits["minute_remaining"] == 3000
-    assert api.count("upload.calls") == 1 and api.requests[0]["error"] == "internal_error"
-
-
-def test_random_faults_are_seeded() -> None:
-    outcomes = []
-    for _ in range(2):
-        with make() as api:
-            api.faults.random(rate=0.5, kinds=["http_502", "internal_error"], seed=3)
-            seen = []
-            for _ in range(20):
-                response = post(api)
-                seen.append("502" if response.status_code == 502 else response.json().get("error", {}).get("code", 0))
-            outcomes.append(seen)
-            assert 0 < api.faults.injected < 20
-            assert api.faults.injected == sum(1 for item in seen if item != 0)
-            api.faults.clear()
-            assert "result" in post(api).json()
-    assert outcomes[0] == outcomes[1]
-    with pytest.raises(ValueError):
-        make().faults.script(["meteor"])
 
 
 def test_stop_closes_the_port() -> None:
@@ -256,11 +163,14 @@ def test_cli_help_shows_the_defaults() -> None:
     assert "none given: test-api-key" in help_text
 
 
+BUDGET_FLAGS = ["--port", "0", "--calls", "50", "--api-key", "cli-key"]
+BUDGET_FLAGS += ["--minute-limit", "3", "--minute-window", "2", "--day-limit", "5"]
+
+
 def test_cli_budget_flags_behave_as_the_reference_says() -> None:
-    """``--minute-limit/--minute-window/--day-limit``: points for successful calls only, ``metadata.limits`` in every
-    answer and error, a minute refusal that says when it resets and refills then, a day refusal that does not."""
-    command = [sys.executable, "-m", "uis_provider.testing.emulator", "--port", "0", "--calls", "50"]
-    command += ["--api-key", "cli-key", "--minute-limit", "3", "--minute-window", "2", "--day-limit", "5"]
+    """``--minute-limit/--minute-window/--day-limit`` reach the served process: points for successful calls only,
+    ``metadata.limits`` in every answer and error, a minute refusal that says when it resets."""
+    command = [sys.executable, "-m", "uis_provider.testing.emulator", *BUDGET_FLAGS]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert process.stdout is not None
@@ -278,17 +188,28 @@ def test_cli_budget_flags_behave_as_the_reference_says() -> None:
         assert limits["minute_remaining"] == 0 and limits["day_remaining"] == 2, "a refused call costs nothing"
         bad = rpc(url, "get.uploaded_calls", params)["error"]  # no dates: refused for its parameters, for free
         assert bad["data"]["metadata"]["limits"]["day_remaining"] == 2
-        deadline = time.monotonic() + 30
-        while "error" in (answer := rpc(url, "get.account", params)):  # the minute refills after its reset
-            assert answer["error"]["data"]["params"]["limit_type"] == "minute" and time.monotonic() < deadline
-            time.sleep(answer["error"]["data"]["metadata"]["limits"]["minute_reset"] or 0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_cli_budget_flags_refill_the_minute_after_its_reset_but_not_the_day() -> None:
+    """The same flags on the emulator's clock: the minute refills once its window has passed, the day does not."""
+    settings = emulator._settings(BUDGET_FLAGS)
+    settings.pop("warm")
+    with UISEmulator(**settings) as api:
+        params = {"access_token": "cli-key"}
+        for _ in range(3):
+            assert "result" in rpc(api.url, "get.account", params)
+        refused = rpc(api.url, "get.account", params)["error"]
+        assert refused["data"]["params"]["limit_type"] == "minute"
+        assert 1 <= refused["data"]["metadata"]["limits"]["minute_reset"] <= 2
+        api.clock.advance(2)  # the whole --minute-window: it has reset, whenever the first call fell in it
+        answer = rpc(api.url, "get.account", params)
         assert answer["result"]["metadata"]["limits"]["day_remaining"] == 1
-        assert "result" in rpc(url, "get.account", params)
-        day = rpc(url, "get.account", params)["error"]
+        assert "result" in rpc(api.url, "get.account", params)
+        day = rpc(api.url, "get.account", params)["error"]
         assert day["data"]["params"] == {"limit_type": "day", "limit_max_value": 5}
         limits = day["data"]["metadata"]["limits"]
         assert limits["day_remaining"] == 0 and 86_000 < limits["day_reset"] <= 86_400
         assert limits["minute_remaining"] > 0, "the day refusal is not a minute one"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=20)

@@ -33,7 +33,7 @@ def page_request(limit: int) -> bytes:
 
 
 def test_a_large_body_lands_in_a_memory_map_and_decodes_to_the_records(emulator: UISEmulator) -> None:
-    http = sync.new_http_session()
+    http = sync.new_http_client()
     try:
         big = sync.post(http, emulator.url, Send("get.uploaded_calls", page_request(2000), 30))
         small = sync.post(http, emulator.url, Send("get.uploaded_calls", page_request(10), 30))
@@ -78,7 +78,7 @@ def cut_short() -> Iterator[str]:
 
 
 def test_a_body_cut_short_is_a_transport_failure_not_a_partial_page(cut_short: str) -> None:
-    http = sync.new_http_session()
+    http = sync.new_http_client()
     try:
         reply = sync.post(http, cut_short, Send("get.uploaded_calls", page_request(10), 10))
     finally:
@@ -96,7 +96,7 @@ def test_polls_for_another_call_are_logged_at_debug_and_waits_for_the_budget_at_
         yield Sleep(0.0, "minute point budget used up; waiting 3.0 s for it to reset")
 
     caplog.set_level(logging.DEBUG, logger="uis_provider.transport.sync")
-    http = sync.new_http_session()
+    http = sync.new_http_client()
     try:
         sync.run(flow(), http, "http://127.0.0.1:1/v2.0", sleep=lambda _seconds: None)
     finally:

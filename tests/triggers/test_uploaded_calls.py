@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pendulum
@@ -20,13 +19,19 @@ import pytest
 import requests
 from airflow.triggers.base import TriggerEvent
 
-from tests.conftest import API_KEY, PASSWORD, make_upload_calls, start_upload_emulator, upload_calls
+from tests.conftest import API_KEY, PASSWORD, AfterRequests, make_upload_calls, start_upload_emulator, upload_calls
 from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.upload_status import UploadSelection
+from uis_provider.protocol.upload_status import (
+    NothingPending,
+    UploadsDone,
+    UploadSelection,
+    UploadsFailed,
+    UploadsPending,
+)
 from uis_provider.protocol.windows import Window
 from uis_provider.testing import UISEmulator
-from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger
+from uis_provider.triggers.uploaded_calls import UISUploadedCallsTrigger, final_event, timeout_event
 
 TZ = "Europe/Moscow"
 DAY = pendulum.datetime(2027, 4, 5, tz=TZ)
@@ -77,20 +82,6 @@ def probes(api: UISEmulator) -> int:
     return sum(1 for r in api.requests if r["method"] == "get.uploaded_calls" and r["params"].get("limit") == 1)
 
 
-def after_probes(api: UISEmulator, n: int, action: Callable[[], None]) -> threading.Thread:
-    """Run ``action`` in a thread once the emulator has answered ``n`` probes."""
-
-    def run() -> None:
-        deadline = time.monotonic() + 60
-        while probes(api) < n and time.monotonic() < deadline:
-            time.sleep(0.005)
-        action()
-
-    thread = threading.Thread(target=run, name="after-probes", daemon=True)
-    thread.start()
-    return thread
-
-
 def all_events(subject: UISUploadedCallsTrigger) -> list[TriggerEvent]:
     """Every event the trigger yields until its generator ends."""
 
@@ -102,9 +93,9 @@ def all_events(subject: UISUploadedCallsTrigger) -> list[TriggerEvent]:
 
 def test_waits_while_pending_then_yields_one_success_event(api: UISEmulator) -> None:
     upload(api, 4, urls=["https://records.example/missing.mp3"])
-    finisher = after_probes(api, 3, lambda: api.clock.advance(1300))
+    finisher = AfterRequests(api, 3, probes, lambda: api.clock.advance(1300))
     events = all_events(trigger())
-    finisher.join()
+    finisher.finish()
 
     assert len(events) == 1
     payload = events[0].payload
@@ -123,9 +114,9 @@ def test_waits_while_pending_then_yields_one_success_event(api: UISEmulator) -> 
 
 def test_failure_event_names_how_many_errors_and_their_codes(api: UISEmulator) -> None:
     upload(api, 3, urls=["https://records.example/missing.mp3", "https://records.example/slow.mp3"])
-    finisher = after_probes(api, 1, lambda: api.clock.advance(1300))
+    finisher = AfterRequests(api, 1, probes, lambda: api.clock.advance(1300))
     events = all_events(trigger(fail_on_error=True))
-    finisher.join()
+    finisher.finish()
 
     assert [e.payload["status"] for e in events] == ["failure"]
     payload = events[0].payload
@@ -161,9 +152,9 @@ def test_empty_selection_succeeds_at_the_first_poll(api: UISEmulator) -> None:
 def test_survives_transient_faults(api: UISEmulator) -> None:
     upload(api, 2)
     api.faults.script(["http_502", "drop", "internal_error", "malformed"])
-    finisher = after_probes(api, 2, lambda: api.clock.advance(1300))
+    finisher = AfterRequests(api, 2, probes, lambda: api.clock.advance(1300))
     events = all_events(trigger())
-    finisher.join()
+    finisher.finish()
 
     assert [e.payload["status"] for e in events] == ["success"]
     assert api.faults.injected == 4
@@ -177,9 +168,9 @@ def test_survives_an_expired_session_and_logs_out_at_the_end(api: UISEmulator) -
         api.expire_sessions()
         api.clock.advance(1300)
 
-    finisher = after_probes(api, 2, expire_then_finish)
+    finisher = AfterRequests(api, 2, probes, expire_then_finish)
     events = all_events(trigger(uis_conn_id="uis_login"))
-    finisher.join()
+    finisher.finish()
 
     assert [e.payload["status"] for e in events] == ["success"]
     assert "access_token_invalid" in [r["error"] for r in api.requests]
@@ -192,9 +183,9 @@ def test_paces_itself_by_the_minute_budget(monkeypatch: pytest.MonkeyPatch) -> N
     api = start_emulator(monkeypatch, minute_limit=6, minute_window=0.5)
     try:
         upload(api, 1)
-        finisher = after_probes(api, 9, lambda: api.clock.advance(1300))
+        finisher = AfterRequests(api, 9, probes, lambda: api.clock.advance(1300))
         events = all_events(trigger(poll_interval=0))
-        finisher.join()
+        finisher.finish()
     finally:
         api.stop()
 
@@ -286,10 +277,10 @@ def test_deadline_ends_the_wait_with_one_timeout_event_naming_what_is_pending(ap
 
 def test_without_summary_a_settled_window_costs_one_call_per_poll(api: UISEmulator) -> None:
     upload(api, 2)
-    finisher = after_probes(api, 2, lambda: api.clock.advance(1300))
+    finisher = AfterRequests(api, 2, probes, lambda: api.clock.advance(1300))
     api.reset_log()
     events = all_events(trigger(summarize=False, deadline=time.time() + 60))
-    finisher.join()
+    finisher.finish()
     assert [event.payload for event in events] == [{"status": "success", "summary": None}]
     listing = [r for r in api.requests if r["method"] == "get.uploaded_calls"]
     assert listing
@@ -336,3 +327,21 @@ def test_a_check_past_hour_six_waits_for_the_minute_budget_under_its_own_deadlin
         api.stop()
     assert [event.payload for event in events] == [{"status": "success", "summary": None}]
     assert refusals, "the first check was refused and waited for the reset"
+
+
+def test_outcomes_become_json_events_only_at_the_trigger() -> None:
+    summary: Any = {"date_from": "a", "date_till": "b", "total": 1, "statuses": {"error": 1}, "error_codes": {}}
+    assert final_event(UploadsDone(summary)) == {"status": "success", "summary": summary}
+    assert final_event(NothingPending()) == {"status": "success", "summary": None}
+    assert final_event(UploadsFailed(summary, "1 of 1 ...")) == {
+        "status": "failure",
+        "message": "1 of 1 ...",
+        "summary": summary,
+    }
+    event = timeout_event(UploadsPending(3, "3 uploads are pending"))
+    assert event == {
+        "status": "timeout",
+        "pending": 3,
+        "message": "3 uploads are pending; stopped waiting at the deadline",
+    }
+    assert json.loads(json.dumps(event)) == event

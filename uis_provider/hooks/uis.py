@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -16,22 +14,26 @@ import requests
 from airflow.providers.common.compat.sdk import BaseHook
 
 from uis_provider import connection_form
-from uis_provider.exceptions import (
-    UISConfigurationError,
-    UISDataChangedError,
-    UISError,
-    UISPagingLimitError,
-    UISRateLimitError,
-)
+from uis_provider.exceptions import UISConfigurationError, UISError
 from uis_provider.protocol import paging
-from uis_provider.protocol.auth import ConnectionSettings, missing_connection, settings_for
+from uis_provider.protocol.account import (
+    ASKED_TIMEZONE,
+    account_timezone,
+    connection_test,
+    quick_session,
+)
+from uis_provider.protocol.account import (
+    TEST_CONNECTION_TIMEOUT as TEST_CONNECTION_TIMEOUT,  # where it was defined before protocol.account
+)
+from uis_provider.protocol.auth import ConnectionSettings, named_when_missing, settings_for
 from uis_provider.protocol.budget import BudgetDeadline
-from uis_provider.protocol.jsonrpc import RecordsDecoder, decoded_records, last_record, result_records
+from uis_provider.protocol.jsonrpc import RecordsDecoder, last_record
 from uis_provider.protocol.keyset import Keyset
-from uis_provider.protocol.limits import method_weight
+from uis_provider.protocol.page_plan import Page, PagePlan, PlannedPage, validate_prefetch_pages
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.session import CallFlow, Effect, Reply, UISSession
 from uis_provider.transport import sync
+from uis_provider.transport.collector import collector_paused
 from uis_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
 T = TypeVar("T")
@@ -40,20 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Pages of a list fetched ahead (in flight or waiting) while the caller handles the current one; 0 = sequential.
 DEFAULT_PREFETCH_PAGES = 4
-#: Seconds one request of :meth:`UISHook.test_connection` may take (less when the connection's ``timeout`` is).
-TEST_CONNECTION_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a list method: its records, the offset it started at and the query's ``total_items``.
-
-    ``records`` is a list of dicts, or the typed records ``paginate``'s ``decode_records`` made (read as dicts).
-    """
-
-    records: Sequence[dict[str, Any]]
-    offset: int
-    total_items: int
 
 
 def _mask(secret: str) -> None:
@@ -130,13 +118,8 @@ class UISHook(BaseHook):
         """The connection's endpoint, credentials and options (secrets masked in logs from here on)."""
         if not self.uis_conn_id or not isinstance(self.uis_conn_id, str):
             raise UISConfigurationError(f"uis_conn_id must name an Airflow connection, got {self.uis_conn_id!r}")
-        try:
+        with named_when_missing(self.uis_conn_id):
             conn = self.get_connection(self.uis_conn_id)
-        except Exception as exc:
-            missing = missing_connection(self.uis_conn_id, exc)
-            if missing is None:
-                raise
-            raise missing from None
         if conn.password:
             _mask(conn.password)
         settings = settings_for(self.uis_conn_id, conn.host, conn.login, conn.password, conn.extra)
@@ -158,14 +141,21 @@ class UISHook(BaseHook):
     @cached_property
     def http(self) -> requests.Session:
         """The keep-alive HTTP session."""
-        return sync.new_http_session(self.settings)
+        return sync.new_http_client(self.settings)
 
     def get_conn(self) -> UISSession:
         """The API session of this connection (Airflow's hook interface)."""
         return self.session
 
+    def get_session(self) -> UISSession:
+        """The connection's API session (read once; its secrets are masked before anything can log them)."""
+        return self.session
+
     def run(self, flow: Generator[Effect, Reply | None, T]) -> T:
-        """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value."""
+        """Drive a flow of this hook's session (e.g. ``session.call(...)``) to its end; returns its value.
+
+        Every secret the session learns (a login's token) is masked as soon as it is learned.
+        """
         return sync.run(flow, self.http, self.settings.endpoint)
 
     def call(
@@ -173,7 +163,7 @@ class UISHook(BaseHook):
     ) -> dict[str, Any]:
         """One JSON-RPC call; returns the ``result`` object (``data``, ``metadata``).
 
-        ``access_token`` and ``user_id`` are added here; pass only the method's own parameters.
+        ``access_token`` and ``user_id`` are added by the session; pass only the method's own parameters.
         """
         return self.run(self.session.call(method, params, request_id=request_id))
 
@@ -198,84 +188,31 @@ class UISHook(BaseHook):
         that neither skip nor repeat a record. When the daily point budget runs out, the
         :class:`UISRateLimitError` says how many points the pages not yet read still needed. ``decode_records``
         decodes each page's records from its encoded ``data`` (e.g. into typed records,
-        :meth:`uis_provider.storage.rows.RowType.decode`); a page it returns None for comes as dicts.
+        :meth:`uis_provider.storage.rows.RowType.decode`); a page it returns None for comes as dicts. The pages and
+        their checks are planned by :class:`~uis_provider.protocol.page_plan.PagePlan`.
         """
         paging.validate_page_size(page_size)
         depth = self.prefetch_pages if prefetch_pages is None else validate_prefetch_pages(prefetch_pages)
-        done = _Done()
-        try:
-            yield from self._pages(method, dict(params or {}), page_size, depth, keyset, done, decode_records)
-        except UISRateLimitError as exc:
-            if exc.limit_type != "day":
-                raise
-            left = paging.page_count(done.total, page_size) - done.pages if done.total is not None else 1
-            what = f"{left} more page(s) of {method}" + ("" if done.total is not None else " at least")
-            raise exc.needing(max(1, left) * method_weight(method), what) from None
+        plan = PagePlan(method, params, page_size=page_size, keyset=keyset, decode=decode_records)
+        with plan.day_budget_errors():
+            yield from self._pages(plan, depth)
 
-    def _pages(
-        self,
-        method: str,
-        base: dict[str, Any],
-        page_size: int,
-        depth: int,
-        keyset: Keyset | None,
-        done: _Done,
-        decode: RecordsDecoder | None,
-    ) -> Generator[Page, None, None]:
-        first_records, total = self._first_page(method, base, page_size, capped=keyset is None, decode=decode)
-        done.total = total
-        workers = min(depth, paging.page_count(total, page_size) - 1)
+    def _pages(self, plan: PagePlan, depth: int) -> Generator[Page, None, None]:
+        first = plan.first_page(self.run(plan.first_call(self.session)))
+        workers = min(depth, paging.page_count(first.total_items, plan.page_size) - 1)
         with (
             sync.FlowPool(self.settings.endpoint, workers, self.settings)
             if workers
             else contextlib.nullcontext() as pool
         ):
             feed = _PageFeed(
-                self.session,
-                method,
-                page_size=page_size,
-                depth=depth,
-                pool=pool,
-                http=self.http,
-                endpoint=self.settings.endpoint,
-                keyset=keyset,
-                base=base,
-                decode=decode,
+                self.session, plan, depth=depth, pool=pool, http=self.http, endpoint=self.settings.endpoint
             )
-            feed.plan(base, total, after_first=True)
-            first = _complete(Page(first_records, 0, total), page_size, method)
             feed.top_up()  # the next pages go out while the caller handles the first
-            yield done.handed(first)
-            del first
-            del first_records  # from here only the caller holds a page it was handed
-            while feed.pending:
-                yield done.handed(feed.take())
-
-    def _first_page(
-        self,
-        method: str,
-        base: dict[str, Any],
-        page_size: int,
-        *,
-        capped: bool = True,
-        decode: RecordsDecoder | None = None,
-    ) -> tuple[Sequence[dict[str, Any]], int]:
-        """The records and ``total_items`` of offset 0; :class:`UISPagingLimitError` when ``capped`` and offsets
-        cannot reach every row. Decoded within the call (``decode`` too), so that an answer no decoder takes is
-        retried like any that is not valid JSON."""
-        params = {**base, "limit": page_size, "offset": 0}
-        flow = self.session.call(method, params, decode_records=decode) if decode else self.session.call(method, params)
-        first = self.run(flow)
-        total = paging.total_items(first, method)
-        if capped and not paging.is_pageable(total, page_size):
-            del first  # the probe's rows are discarded: the error's traceback must not keep them alive
-            raise UISPagingLimitError(
-                f"the query holds {total} rows, more than the {paging.reachable_rows(page_size)} that offset "
-                "paging reaches; split its date window",
-                method=method,
-                params={"total_items": total, "page_size": page_size},
-            )
-        return (first["data"] if decode else result_records(first)), total
+            yield plan.handed(first)
+            del first  # from here only the caller holds a page it was handed
+            while plan.has_pages_left:
+                yield plan.handed(feed.take())
 
     def get_records(self, method: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every record of a ``get.*`` list, page by page (memory bounded by one page)."""
@@ -288,43 +225,21 @@ class UISHook(BaseHook):
         if self.settings.timezone:
             return self.settings.timezone
         if self._timezone is None:
-            data = self.call("get.account").get("data")
-            account = data[0] if isinstance(data, list) and data else data
-            timezone = account.get("timezone") if isinstance(account, dict) else None
-            if not isinstance(timezone, str) or not timezone:
-                raise UISConfigurationError(
-                    "get.account did not return a time zone; set the connection extra 'timezone' (e.g. Europe/Moscow)"
-                )
-            self._timezone = timezone
-            log.info(
-                "UIS: connection %s has no 'timezone' extra, so get.account was asked (%s): a call and a point per "
-                "task; set the extra to %r to skip it",
-                self.uis_conn_id,
-                timezone,
-                timezone,
-            )
+            self._timezone = account_timezone(self.call("get.account"))
+            log.info(ASKED_TIMEZONE, self.uis_conn_id, self._timezone, self._timezone)
         return self._timezone
 
     def test_connection(self) -> tuple[bool, str]:
         """One cheap authenticated call (``get.account``), made once with a short timeout: a test fails fast.
 
         Retries and the connection's long ``timeout`` are for tasks; a UI or CLI test answers within
-        :data:`TEST_CONNECTION_TIMEOUT` seconds per request (a login and the call) with the API's own message.
+        :data:`~uis_provider.protocol.account.TEST_CONNECTION_TIMEOUT` seconds per request (a login and the call)
+        with the API's own message.
         """
         try:
-            settings = dataclasses.replace(self.settings, timeout=min(self.settings.timeout, TEST_CONNECTION_TIMEOUT))
-            session = UISSession(settings, policy=RetryPolicy(max_retries=0), on_secret=_mask)
-            http = sync.new_http_session(settings)
-            try:
-                data = sync.run(session.call("get.account"), http, settings.endpoint).get("data")
-                if session.logged_in:
-                    sync.run(session.logout(), http, settings.endpoint)
-            finally:
-                http.close()
-            account = data[0] if isinstance(data, list) and data else data
-            name = account.get("name") if isinstance(account, dict) else None
-            zone = account.get("timezone") if isinstance(account, dict) else None
-            return True, f"Connected to {settings.endpoint}: account {name!r}, time zone {zone}"
+            session = quick_session(self.settings, _mask)
+            with contextlib.closing(sync.new_http_client(session.settings)) as http:
+                return True, sync.run(connection_test(session), http, session.settings.endpoint)
         except UISError as exc:
             return False, str(exc)
 
@@ -343,43 +258,20 @@ class UISHook(BaseHook):
         self.close()
 
 
-@dataclass
-class _Done:
-    """How far :meth:`UISHook.paginate` got: the query's ``total_items`` once known, and the pages handed out."""
-
-    total: int | None = None
-    pages: int = 0
-
-    def handed(self, page: Page) -> Page:
-        """Count ``page`` as handed to the caller, and return it."""
-        self.pages += 1
-        return page
-
-
-@dataclass(frozen=True, eq=False)
-class _Slot:
-    """One page still to fetch: its query's parameters, offset and the ``total_items`` the query must answer."""
-
-    params: dict[str, Any]
-    offset: int
-    total: int
-    #: The last page of a query that a keyset continues past the offset cap.
-    continued: bool
-
-
 #: How far ahead of the caller (in times ``prefetch_pages``) the last page of a query a keyset continues is fetched,
 #: ahead of its turn (within ``prefetch_pages``).
 CONTINUED_LEAD = 2
 
 
 class _PageFeed:
-    """The pages after the first, in order, up to ``depth`` of them fetched ahead on ``pool``.
+    """The pages of a :class:`~uis_provider.protocol.page_plan.PagePlan` after the first, in order, up to ``depth``
+    of them fetched ahead on ``pool``.
 
-    A query's pages are planned from its ``total_items``. With a keyset, the last page a query's offsets reach plans
-    the next query (the rows after its last key, whose ``total_items`` must be the rows left). That last page goes
-    out ahead of its turn (first of the pages that may go), once it is :data:`CONTINUED_LEAD` times ``depth`` pages
-    from the caller, and the next query is planned as soon as it is answered, so the next query's pages go out while
-    the caller still takes the pages before it: paging does not stall at each 110 000 rows.
+    The plan says which pages there are and checks each answer; with a keyset, the last page a query's offsets reach
+    plans the next query. That last page goes out ahead of its turn (first of the pages that may go), once it is
+    :data:`CONTINUED_LEAD` times ``depth`` pages from the caller, and the next query is planned as soon as it is
+    answered, so the next query's pages go out while the caller still takes the pages before it: paging does not
+    stall at each 110 000 rows.
 
     A page goes out as soon as one is taken (a sliding window of ``depth``), but none once a page sent before has
     failed, and only as many as the minute and day point budgets left beyond the calls in flight allow; when none
@@ -390,58 +282,25 @@ class _PageFeed:
     def __init__(
         self,
         session: UISSession,
-        method: str,
+        plan: PagePlan,
         *,
-        page_size: int,
         depth: int,
         pool: sync.FlowPool | None,
         http: requests.Session,
         endpoint: str,
-        keyset: Keyset | None,
-        base: dict[str, Any],
-        decode: RecordsDecoder | None = None,
     ) -> None:
-        self._session = session
-        self._method = method
-        self._page_size = page_size
-        self._depth = depth
-        self._pool = pool
-        self._http = http
-        self._endpoint = endpoint
-        self._keyset = keyset
-        self._base = base
-        self._decode = decode
-        #: Every page planned and not yet taken, in the order pages are handed out.
-        self._order: deque[_Slot] = deque()
+        # the query's plan, how its pages are fetched
+        self._session, self._plan, self._method = session, plan, plan.method
+        self._depth, self._pool, self._http, self._endpoint = depth, pool, http, endpoint
         #: The planned pages not yet sent, in the order they go out (a query's continued page first).
-        self._queue: deque[_Slot] = deque()
+        self._queue: deque[PlannedPage] = deque(plan.planned)
         #: Pages sent and not yet taken.
-        self._sent: dict[_Slot, Future[dict[str, Any]]] = {}
+        self._sent: dict[PlannedPage, Future[dict[str, Any]]] = {}
         #: Continued pages answered ahead of their turn, still encoded (or the error to raise when their turn comes).
-        self._ready: dict[_Slot, dict[str, Any] | BaseException] = {}
+        self._ready: dict[PlannedPage, dict[str, Any] | BaseException] = {}
 
-    @property
-    def pending(self) -> bool:
-        """True while pages remain to be taken."""
-        return bool(self._order)
-
-    def plan(self, params: dict[str, Any], total: int, *, after_first: bool = False) -> None:
-        """Queue the pages of one query holding ``total`` rows, up to what its offsets reach (its first page too,
-        unless ``after_first``)."""
-        reach = min(total, paging.reachable_rows(self._page_size))
-        last = max(0, paging.page_count(reach, self._page_size) - 1) * self._page_size
-        continued = self._keyset is not None and total > reach
-        first = self._page_size if after_first else 0
-        slots = [
-            _Slot(params, offset, total, continued and offset == last)
-            for offset in range(first, last + 1, self._page_size)
-        ]
-        self._order.extend(slots)
-        self._queue.extend(slots)
-
-    def _start(self, slot: _Slot) -> CallFlow:
-        params = {**slot.params, "limit": self._page_size, "offset": slot.offset}
-        return self._session.call(self._method, params, defer_data=True)
+    def _start(self, slot: PlannedPage) -> CallFlow:
+        return self._plan.call(self._session, slot)
 
     def _failed(self) -> bool:
         return any(isinstance(page, BaseException) for page in self._ready.values()) or any(
@@ -464,7 +323,8 @@ class _PageFeed:
             # the budget is never overdrawn (at worst a page waits for the next turn)
             room = min(room, affordable - sum(1 for future in self._sent.values() if not future.done()))
         lead = CONTINUED_LEAD * allowed
-        first = [slot for slot in self._queue if slot.continued and self._order.index(slot) < lead]
+        order = self._plan.planned
+        first = [slot for slot in self._queue if slot.continued and order.index(slot) < lead]
         for slot in [*first, *(slot for slot in self._queue if slot not in first)][: max(0, room)]:
             self._queue.remove(slot)
             self._sent[slot] = self._pool.submit(self._start(slot))
@@ -473,27 +333,19 @@ class _PageFeed:
         """Plan the queries after the continued pages answered ahead of their turn (from their last record only:
         the page waits encoded, and is decoded and checked when its turn comes)."""
         for slot, future in list(self._sent.items()):
-            if slot.continued and future.done() and slot is not self._order[0]:
+            if slot.continued and future.done() and slot is not self._plan.planned[0]:
                 del self._sent[slot]
                 try:
                     result = future.result()
-                    self._continue_after(slot, last_record(result))
+                    self._queue.extend(self._plan.continue_after(slot, last_record(result)))
                 except Exception as exc:  # raised when the page's turn comes, after every page before it
                     self._ready[slot] = exc
                 else:
                     self._ready[slot] = result
 
-    def _decoded(self, slot: _Slot, result: dict[str, Any]) -> Page:
-        page = _page(result, self._method, slot.offset, slot.total, self._decode)
-        return _complete(page, self._page_size, self._method)
-
-    def _continue_after(self, slot: _Slot, records: Sequence[dict[str, Any]]) -> None:
-        """Plan the query of the rows after ``records``, the last page its query's offsets reach."""
-        if self._keyset is None:
-            return
-        last = self._keyset.last_value(records, self._method)
-        after = {**self._base, "filter": self._keyset.after(self._base.get("filter"), last)}
-        self.plan(after, slot.total - paging.reachable_rows(self._page_size))
+    def _decoded(self, slot: PlannedPage, result: dict[str, Any]) -> Page:
+        with collector_paused():  # the page's data was left encoded by its call: decoded here, as large as a body
+            return self._plan.page(slot, result)
 
     def _wait(self, future: Future[dict[str, Any]]) -> None:
         """Wait for ``future``, planning the next query as soon as a continued page ahead is answered meanwhile."""
@@ -508,12 +360,12 @@ class _PageFeed:
         """The next page (waiting for its answer); more pages go ahead before and after the wait if they may."""
         if not self._sent:
             self.top_up()
-        slot = self._order[0]
+        slot = self._plan.planned[0]
         ready = self._ready.pop(slot, None)
         future = self._sent.get(slot)
         if ready is None and future is not None:
             self._wait(future)  # still counted as sent meanwhile: no page more than ``depth`` goes ahead
-        self._order.popleft()
+        self._plan.planned.popleft()
         self._sent.pop(slot, None)
         if isinstance(ready, BaseException):
             raise ready
@@ -526,36 +378,7 @@ class _PageFeed:
             result = sync.run(self._start(slot), self._http, self._endpoint)
         page = self._decoded(slot, result)
         if slot.continued and ready is None:
-            self._continue_after(slot, page.records)
+            self._queue.extend(self._plan.continue_after(slot, page.records))
         del result, ready, future  # the body (7 MB) goes before the next page's is made
         self.top_up()
         return page
-
-
-def validate_prefetch_pages(value: Any) -> int:
-    """``value`` as a page count to fetch ahead, or a :class:`UISConfigurationError` naming ``prefetch_pages``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UISConfigurationError(f"prefetch_pages must be a whole number >= 0 (0 = sequential), got {value!r}")
-    return value
-
-
-def _page(result: dict[str, Any], method: str, offset: int, total: int, decode: RecordsDecoder | None) -> Page:
-    """The page of a later call; the data moved under the query when its ``total_items`` is not the one expected
-    (the first page's, or for a keyset continuation the rows left after the last one paged)."""
-    now_total = paging.total_items(result, method)
-    if now_total != total:
-        raise UISDataChangedError(
-            f"total_items changed from {total} to {now_total} while paging (expected from the pages before); the "
-            "data moved under the query, read the window again",
-            method=method,
-        )
-    return Page(decoded_records(result, decode), offset, total)
-
-
-def _complete(page: Page, page_size: int, method: str) -> Page:
-    """``page`` when it holds exactly the records ``total_items`` promises at its offset; else the answer is broken.
-
-    A short page would otherwise lose records silently (a null ``data``, or a server capping ``limit``).
-    """
-    paging.check_page_length(len(page.records), page.offset, page.total_items, page_size, method)
-    return page

@@ -2,81 +2,44 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gzip
-import io
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, BaseOperator
 
-from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError, UISTransportError
+from uis_provider.exceptions import UISConfigurationError
 from uis_provider.hooks.uis import UISHook
 from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, budget_timeout_seconds
-from uis_provider.protocol.jsonrpc import new_request_id, result_data
+from uis_provider.protocol.jsonrpc import new_request_id
 from uis_provider.protocol.params import optional_user_id
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.upload_plan import (
-    MAX_BATCH_CALLS,
-    REPORTED_INVALID,
-    Batch,
-    InvalidRow,
-    ValidCall,
-    csv_rows,
+from uis_provider.protocol.upload_params import (
     input_format,
-    jsonl_rows,
-    list_rows,
-    plan_batches,
-    request_ids,
-    request_prefix,
-    summarize_invalid,
     validate_batch_size,
     validate_csv_delimiter,
     validate_on_invalid,
     validate_request_prefix,
-    validate_rows,
 )
-from uis_provider.storage.atomic import filesystem_of, to_storage_path
-from uis_provider.version_compat import has_fs
+from uis_provider.protocol.upload_plan import (
+    REPORTED_INVALID,
+    Batch,
+    InvalidRow,
+    ValidCall,
+    plan_batches,
+    request_ids,
+    request_prefix,
+    summarize_invalid,
+)
+from uis_provider.protocol.upload_rules import MAX_BATCH_CALLS
+from uis_provider.upload import UploadBatchError, read_file, read_list, send_batches
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context, ObjectStoragePath
 
 #: Added to the end of the upload in ``uploaded_before``, for clock skew between the worker and UIS.
 UPLOAD_TIME_MARGIN = dt.timedelta(hours=1)
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
-    try:
-        path = to_storage_path(uri, conn_id, parameter="source_path")
-    except ValueError as exc:
-        raise UISConfigurationError(str(exc)) from None
-    if not filesystem_of(path).exists(path.path):
-        raise UISConfigurationError(f"source_path {str(path)!r} does not exist (or the connection cannot see it)")
-    return path
-
-
-@contextlib.contextmanager
-def _open_text(path: ObjectStoragePath, file_format: str) -> Iterator[io.TextIOBase]:
-    """The source as UTF-8 text (a leading BOM dropped), gunzipped when its first bytes are the gzip magic."""
-
-    # ObjectStoragePath.open() also reports the file as lineage; schemes Airflow does not register go through fsspec.
-    opened = path.open("rb") if has_fs(path.protocol) else filesystem_of(path).open(path.path, "rb")
-    with opened as raw:
-        magic = raw.read(2)
-        raw.seek(0)
-        stream = gzip.GzipFile(fileobj=raw, mode="rb") if magic == _GZIP_MAGIC else raw
-        with io.TextIOWrapper(stream, encoding="utf-8-sig", newline="" if file_format == "csv" else None) as text:
-            try:
-                yield text
-            except UnicodeDecodeError as exc:
-                raise UISConfigurationError(f"source_path {str(path)!r} is not UTF-8 text ({exc.reason})") from None
-            except (OSError, EOFError, zlib.error) as exc:
-                raise UISConfigurationError(f"source_path {str(path)!r} cannot be read: {exc}") from None
 
 
 class UISUploadCallsOperator(BaseOperator):
@@ -160,18 +123,10 @@ class UISUploadCallsOperator(BaseOperator):
     def read_calls(self) -> tuple[list[ValidCall], list[InvalidRow]]:
         """Read and validate every row of the rendered source (no API call)."""
         if self.calls is not None:
-            calls = self.calls
-            if isinstance(calls, (str, bytes, dict)) or not isinstance(calls, Sequence):
-                raise UISConfigurationError(
-                    f"calls must be a list of call objects, got {type(calls).__name__}; pass an XComArg "
-                    "(task.output) or render templates as native objects (render_template_as_native_obj=True)"
-                )
-            return validate_rows(list_rows(calls))
-        path = _source_path(self.source_path, self.source_conn_id)
-        file_format = input_format(path.name, self.file_format)
-        with _open_text(path, file_format) as text:
-            rows = csv_rows(text, delimiter=self.csv_delimiter) if file_format == "csv" else jsonl_rows(text)
-            return validate_rows(rows)
+            return read_list(self.calls)
+        return read_file(
+            self.source_path, self.source_conn_id, file_format=self.file_format, csv_delimiter=self.csv_delimiter
+        )
 
     def _prefix(self, context: Context) -> str:
         prefix = validate_request_prefix(self.request_id_prefix)
@@ -225,67 +180,8 @@ class UISUploadCallsOperator(BaseOperator):
     def _send(self, batches: list[Batch], ids: list[str], user_id: int | None) -> None:
         with UISHook(self.uis_conn_id, retry_policy=self.api_retry_policy) as hook:
             hook.session.bound_waits(self.budget_timeout, self.execution_timeout)
-            # reading the connection here makes a missing or key-less one a configuration error, not a batch failure
-            self.log.info("Sending %d batch(es) to %s", len(batches), hook.settings.endpoint)
-            for batch, request_id in zip(batches, ids, strict=True):
-                params: dict[str, Any] = {"calls": batch.payload()}
-                if user_id is not None:
-                    params["user_id"] = user_id
-                try:
-                    result = hook.call("upload.calls", params, request_id=request_id)
-                except UISError as exc:
-                    raise _batch_failure(batches, ids, batch, exc) from None
-                data = result_data(result)
-                success = data.get("success") if isinstance(data, dict) else None
-                if success not in (True, "true"):
-                    raise AirflowException(
-                        f"upload.calls answered batch {batch.number} ({batch.describe()}, request id {request_id}) "
-                        f"without success: {data!r}. {_progress(batches, ids, batch, refused=True, transient=False)}"
-                    )
-                self.log.info(
-                    "Batch %d/%d accepted: %s, request id %s", batch.number, len(batches), batch.describe(), request_id
-                )
-            stats = hook.session.stats
-            self.log.info(
-                "%d upload.calls request(s) accepted; %d API call(s), %d retries, %.1f s waited for limits/backoff",
-                len(batches),
-                stats.calls + stats.logins,
-                stats.retries,
-                stats.waited,
-            )
-
-
-def _progress(batches: list[Batch], ids: list[str], failed: Batch, *, refused: bool, transient: bool) -> str:
-    """What reached UIS before ``failed``, what did not, and whether retrying the task helps."""
-    done = batches[: failed.number - 1]
-    calls = sum(len(b.calls) for b in done)
-    if not done:
-        accepted = "No batch was accepted"
-    elif len(done) == 1:
-        accepted = f"Batch 1 was accepted ({calls} calls, request id {ids[0]})"
-    else:
-        accepted = f"Batches 1-{len(done)} were accepted ({calls} calls, request ids {ids[: len(done)]})"
-    outcome = (
-        f"UIS refused batch {failed.number}" if refused else f"batch {failed.number} may or may not have reached UIS"
-    )
-    rest = len(batches) - failed.number
-    unsent = f"; the {rest} later batch(es) were not sent" if rest else ""
-    safe = (
-        "etrying the task is safe: it sends every batch again under the same request ids, and UIS ignores ext_ids "
-        "it has already processed"
-    )
-    advice = f"R{safe}" if transient else f"Fix the cause; then r{safe}"
-    return f"{accepted}; {outcome}{unsent}. {advice}"
-
-
-def _batch_failure(batches: list[Batch], ids: list[str], batch: Batch, exc: UISError) -> AirflowException:
-    """The task error for a batch the hook gave up on: what failed, which line the API named, what was accepted."""
-    line = batch.line_of(exc.field)
-    pointed = f" The API names {exc.field}: input line {line}." if line is not None else ""
-    transient = exc.retryable or isinstance(exc, UISRateLimitError)
-    progress = _progress(batches, ids, batch, refused=not isinstance(exc, UISTransportError), transient=transient)
-    message = (
-        f"upload.calls failed for batch {batch.number} of {len(batches)} ({batch.describe()}, request id "
-        f"{ids[batch.number - 1]}): {exc}.{pointed} {progress}"
-    )
-    return AirflowException(message) if transient else AirflowFailException(message)
+            try:
+                send_batches(hook, batches, ids, user_id, logger=self.log)
+            except UploadBatchError as exc:
+                # a transient failure may succeed on a task retry; a refusal needs its cause fixed first
+                raise (AirflowException if exc.retry_task else AirflowFailException)(str(exc)) from None

@@ -13,6 +13,7 @@ from uis_provider.operators.report import UISReportToStorageOperator
 from uis_provider.protocol.budget import budget_timeout_seconds
 from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.protocol.params import positive_int
+from uis_provider.protocol.upload_status import UploadsPending
 from uis_provider.settling import (
     DEFAULT_PENDING_POLL_INTERVAL,
     DEFAULT_PENDING_TIMEOUT,
@@ -96,16 +97,16 @@ class UISUploadedCallsToStorageOperator(UISReportToStorageOperator):
         selection = pending_selection(window, query.filter, query.user_id)
         if self.on_pending == "fail":
             outcome = check_pending(hook, selection)
-            if outcome["state"] == "pending":
+            if isinstance(outcome, UploadsPending):
                 raise UISPendingRecordsError(
-                    f"{outcome['message']} (on_pending='fail'); nothing was written", method=UPLOADED_CALLS.name
+                    f"{outcome.message} (on_pending='fail'); nothing was written", method=UPLOADED_CALLS.name
                 )
             return
         if self.deferrable:
             outcome = check_pending(hook, selection)
-            if outcome["state"] != "pending":
+            if not isinstance(outcome, UploadsPending):
                 return
-            self.log.info("%s; waiting on the triggerer for at most %g s", outcome["message"], self.pending_timeout)
+            self.log.info("%s; waiting on the triggerer for at most %g s", outcome.message, self.pending_timeout)
             trigger = UISUploadedCallsTrigger.for_selection(
                 selection,
                 uis_conn_id=self.uis_conn_id,

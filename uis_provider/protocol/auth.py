@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,13 +14,6 @@ from uis_provider.exceptions import UISConfigurationError
 from uis_provider.protocol.params import optional_user_id
 
 DEFAULT_HOST = "https://dataapi.uiscom.ru/v2.0"
-#: The brands that sell the same API, for documentation and UI placeholders.
-KNOWN_HOSTS = {
-    "UIS": "https://dataapi.uiscom.ru/v2.0",
-    "CoMagic": "https://dataapi.comagic.ru/v2.0",
-    "CallGear": "https://dataapi.callgear.com/v2.0",
-    "Novofon": "https://dataapi-jsonrpc.novofon.ru/v2.0",
-}
 DEFAULT_TIMEOUT = 60.0
 #: Environment variables naming a CA file, in the order they are honoured when the connection sets none.
 CA_ENVIRONMENT = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
@@ -239,6 +233,19 @@ def missing_connection(conn_id: str, error: Exception, *, in_trigger: bool = Fal
     return UISConfigurationError(
         f"uis_conn_id={conn_id!r}: no such Airflow connection here. Create a connection of type 'uis'. {where}"
     )
+
+
+@contextmanager
+def named_when_missing(conn_id: str, *, in_trigger: bool = False) -> Iterator[None]:
+    """Around a connection lookup: a connection that is not found raises :func:`missing_connection`'s error, which
+    says where to create it; any other failure passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        missing = missing_connection(conn_id, exc, in_trigger=in_trigger)
+        if missing is None:
+            raise
+        raise missing from None
 
 
 def settings_for(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,13 @@ TARGET_USE = 0.8
 #: Calls a first wave of tasks may have in flight at once. Until a client has seen the budget reset, it takes a
 #: reading with fewer calls left than this as a sign that others may have calls in flight that it cannot see yet.
 FIRST_WAVE_CALLS = 64
+#: How long a call waits before it looks again when other calls' answers or another call's login hold it back.
+CONCURRENCY_POLL = 0.05
+#: How finely ``minute_reset`` tells when the budget refills (whole seconds, rounded up): readings of one period
+#: put its end up to this much apart.
+RESET_GRAIN = 1.0
+#: Seconds a budget refused without saying when it refills is taken to need (one minute).
+UNKNOWN_RESET = 60.0
 
 
 def budget_timeout_seconds(value: Any, parameter: str = "budget_timeout") -> float:
@@ -92,15 +100,18 @@ def spread_wait(reset: float, period: float, rng: random.Random, jitter: float =
 class InFlightWindow:
     """How many calls one client keeps in flight: additive increase on success, multiplicative decrease on refusal.
 
-    The window starts at one call and grows by one for every ``size`` answered calls (one per round of the window) up to ``ceiling``, and
-    halves (down to one) on a refusal, at most once per ``hold`` seconds: the calls refused together are one signal.
+    The window starts at its ``ceiling``: a query's first page goes alone anyway (it says how many follow), and by
+    the time the others may go, its answer has read the budget, so the gate (:class:`BudgetGate`) admits only what
+    the budget and this client's share of it allow. The window halves (down to one) on a refusal, at most once per
+    ``hold`` seconds (the calls refused together are one signal), and grows back by one for every ``size`` answered
+    calls (one per round of the window), up to the ceiling.
     ``backoff`` is how many reset periods the next wait spreads over: it doubles with each refusal in a row (up to
     ``max_backoff``), so clients that keep colliding come back less often, and drops to one on success.
     """
 
     def __init__(self, ceiling: int, *, hold: float = 1.0, max_backoff: float = 2.0) -> None:
         self.ceiling = max(1, ceiling)
-        self.size = 1.0  # a slow start: calls in flight grow as answers come back, not in a burst that may be refused
+        self.size = float(self.ceiling)
         self.hold = hold
         self.max_backoff = max_backoff
         self.backoff = 1.0
@@ -130,7 +141,9 @@ class BudgetShare:
     """How many clients this one shares the minute budget with, estimated from the budget's own readings.
 
     Within one budget period, every answer says how much of the budget is gone; the points this client spent are
-    known. Their ratio estimates the clients drawing on it at the same pace (one when it is alone). When the points
+    known. Their ratio estimates the clients drawing on it at the same pace (one when it is alone). Only what is spent
+    while this client runs counts: in the period it starts in, the points gone by its first answer (but its own) are
+    the past, spent by clients that may be done (the task before it in the same minute), not a crowd. When the points
     left are fewer than that many calls, each client goes ahead with probability ``left / sharers`` calls and
     otherwise waits for the reset: about as many calls go out as the budget has left, instead of every client
     spending the same last points at once and all but a few being refused. A reading is already old when it is
@@ -153,6 +166,8 @@ class BudgetShare:
         self._others_spent = 0.0
         self._age = 0.0
         self._period = 0.0
+        self._before = 0.0
+        self._arrived: float | None = None
 
     @property
     def sharers(self) -> float:
@@ -174,29 +189,48 @@ class BudgetShare:
             return 1.0
         return min(1.0, self.sharers / limit)
 
-    def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0) -> None:
-        """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset)."""
+    def on_answer(self, reading: RateLimits, weight: int, period: float = 0.0, in_flight: float = 0.0) -> None:
+        """A call of ``weight`` points was answered with ``reading``; ``period`` is the budget's (longest reset).
+
+        ``in_flight`` is the points of this client's other calls still unanswered: the budget may have charged them
+        already, so the reading's count of the others' spending leaves them out.
+        """
         if reading.minute_limit is None or reading.minute_remaining is None or reading.minute_reset is None:
             return
-        refilled = self._last_remaining is not None and reading.minute_remaining > self._last_remaining
+        # more left than the last reading said, and an end a second or more later (``minute_reset`` is whole seconds):
+        # the budget refilled; more left alone is an answer charged before the last one but read after it
+        refilled = (
+            self._last_remaining is not None
+            and self._period_end is not None
+            and reading.minute_remaining > self._last_remaining
+            and reading.taken_at + reading.minute_reset >= self._period_end + RESET_GRAIN
+        )
+        used = reading.minute_limit - reading.minute_remaining
         if self._period_end is None or reading.taken_at >= self._period_end or refilled:
-            self._seen_reset = self._period_end is not None
+            first = self._period_end is None
+            self._seen_reset = not first
             self._previous = self._current
             self._spent = 0
+            self._last_remaining = None
             self._period_end = reading.taken_at + reading.minute_reset
-        self._last_remaining = reading.minute_remaining
+            # what was gone before this client's first answer (but its own calls) was spent before it ran
+            self._before = max(0.0, used - weight - in_flight) if first else 0.0
+            self._arrived = reading.taken_at if first else None
+        if self._last_remaining is None or reading.minute_remaining < self._last_remaining:
+            self._last_remaining = reading.minute_remaining  # the fewest left this period: answers come out of order
         self._spent += weight
-        used = reading.minute_limit - reading.minute_remaining
-        self._others_spent = max(0.0, used - self._spent)
+        self._others_spent = max(0.0, used - self._before - self._spent - in_flight)
+        counted = self._spent + self._others_spent  # spent in this period since this client ran
         period = max(period, reading.minute_reset)
         self._period, self._age = period, period - reading.minute_reset
-        opened = max(EARLY_SHARE * period, self._age)  # seconds since the period opened, roughly
+        running = self._age if self._arrived is None else reading.taken_at - self._arrived
+        opened = max(EARLY_SHARE * period, running)  # seconds the others' spending counted here took, roughly
         self._others_rate = self._others_spent / opened if opened > 0 else 0.0
-        self._current = max(1.0, used / self._spent)
+        self._current = counted / self._spent
         if not self._seen_reset:
             # a first wave's calls land together: what the period will have spent at their pace (never more than
             # the budget) counts the others whose calls are still in flight
-            projected = min(reading.minute_limit, used + self._others_rate * reading.minute_reset)
+            projected = min(reading.minute_limit - self._before, counted + self._others_rate * reading.minute_reset)
             self._current = max(self._current, projected / self._spent)
 
     def points_left(self, reading: RateLimits, now: float) -> float | None:
@@ -243,7 +277,7 @@ class BudgetShare:
             return False
         return reading.minute_remaining / weight < FIRST_WAVE_CALLS
 
-    def sat_out(self) -> None:
+    def on_period_left(self) -> None:
         """This client let a whole period go: halve the estimate, so that it does not sit out for good once the
         others are done (only answers and refusals would correct it otherwise)."""
         self._current = max(1.0, self._current / 2.0)
@@ -261,3 +295,204 @@ class BudgetShare:
         aim = 1.0 if sharers <= 1 else TARGET_USE  # alone, no call of another can overrun the budget
         calls_left = aim * points_left / weight / sharers
         return calls_left >= 1 or rng.random() < calls_left
+
+
+@dataclass(frozen=True)
+class BudgetWait:
+    """How long a call must wait before the minute budget admits it, and why (for the log)."""
+
+    seconds: float
+    reason: str
+
+    @property
+    def quiet(self) -> bool:
+        """A short poll for another call of the same client, logged at DEBUG rather than INFO."""
+        return self.seconds <= CONCURRENCY_POLL
+
+
+class BudgetGate:
+    """Admission of one client's calls to the minute point budget, from the readings of their answers.
+
+    A call goes only while the budget has points left beyond those of the calls in flight, and only its share of
+    them (:class:`BudgetShare`); otherwise :meth:`admit` says how long to wait. A refusal halves the in-flight
+    ``window`` and is waited out for the reset, spread by jitter over the budget's ``period``. Thread-safe: the
+    calls of one session may run on several threads. Sans-IO: the caller passes the time, the random source is given.
+    """
+
+    def __init__(self, in_flight: int = 1, rng: random.Random | None = None) -> None:
+        #: The reading to pace by (see :func:`reading_to_pace_by`), ``None`` before the first answer.
+        self.limits: RateLimits | None = None
+        #: Pages a paginator may keep in flight: AIMD between 1 and ``in_flight`` on the minute budget's refusals.
+        self.window = InFlightWindow(in_flight)
+        #: How many clients draw on the same minute budget, estimated from its readings.
+        self.share = BudgetShare()
+        #: The longest ``minute_reset`` read so far: the length of the budget's period, over which waits spread.
+        self.period = 0.0
+        #: Points booked by calls admitted and not yet answered.
+        self.in_flight_points = 0
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+
+    def admit(self, weight: int, now: float) -> BudgetWait | None:
+        """Book ``weight`` points for a call about to be sent (``None``), or say how long to wait first."""
+        if weight <= 0:
+            return None
+        with self._lock:
+            reading = self.limits
+            if reading is not None:
+                wait = self._hold_back(reading, weight, now)
+                if wait is not None:
+                    return wait
+            self.in_flight_points += weight
+            return None
+
+    def _hold_back(self, reading: RateLimits, weight: int, now: float) -> BudgetWait | None:
+        """Why a call of ``weight`` points may not go yet by ``reading``, or ``None`` when it may."""
+        if reading.minute_expired(now):
+            return self._after_reset(reading, weight)
+        wait = reading.wait_before(weight + self.in_flight_points, now)
+        if wait <= 0:
+            return self._leave_to_others(reading, weight, now)
+        if self.in_flight_points and _booked_by_calls_in_flight(reading, weight):
+            return BudgetWait(CONCURRENCY_POLL, "the minute point budget left is booked by calls in flight; waiting")
+        wait = self._spread(wait)
+        return BudgetWait(wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset")
+
+    def _after_reset(self, reading: RateLimits, weight: int) -> BudgetWait | None:
+        """Once the budget read has reset: one call probes it while the others wait, or this client sits a period out
+        when more clients share the budget than it has calls a period."""
+        if self.in_flight_points:
+            return BudgetWait(CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first")
+        if self.share.go_ahead(reading.minute_limit, weight, self._rng):
+            return None
+        period = self.period or reading.minute_reset or UNKNOWN_RESET
+        wait = spread_wait(period, period, self._rng)
+        self.share.on_period_left()
+        return BudgetWait(
+            wait,
+            f"leaving this period of the minute point budget to the ~{self.share.sharers:.0f} clients sharing it; "
+            f"waiting {wait:.1f} s",
+        )
+
+    def _leave_to_others(self, reading: RateLimits, weight: int, now: float) -> BudgetWait | None:
+        """When about as many clients go on as the budget has calls left: this one waits for the reset."""
+        left = self.share.points_left(reading, now)
+        if left is None:
+            return None
+        first_wave = self.share.holds_back(reading, weight)
+        if not (
+            first_wave
+            or self.share.over_share(reading, weight, self.in_flight_points)
+            or not self.share.go_ahead(left - self.in_flight_points, weight, self._rng)
+        ):
+            return None
+        wait = self._spread(max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now))
+        if first_wave:
+            return BudgetWait(
+                wait,
+                f"the minute point budget has {max(0.0, left):.0f} point(s) left, fewer than a first wave of tasks "
+                f"may be spending at once; waiting {wait:.1f} s for it to reset",
+            )
+        return BudgetWait(
+            wait,
+            f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the ~{self.share.sharers:.0f} "
+            f"clients sharing it; waiting {wait:.1f} s for it to reset",
+        )
+
+    def release(self, weight: int) -> None:
+        """The call that booked ``weight`` points was answered, failed or was cancelled."""
+        if weight <= 0:
+            return
+        with self._lock:
+            self.in_flight_points -= weight
+
+    def on_answer(self, reading: RateLimits | None, spent: int = 0) -> None:
+        """Keep the reading of an answer; ``spent`` is the points the answered call cost (0 when refused)."""
+        if reading is None:
+            return
+        with self._lock:
+            self.limits = reading_to_pace_by(self.limits, reading)
+            if reading.minute_reset is not None:
+                self.period = max(self.period, reading.minute_reset)
+            if spent:
+                self.share.on_answer(reading, spent, self.period, in_flight=max(0, self.in_flight_points - spent))
+
+    def on_success(self) -> None:
+        """An answered call: the in-flight window grows."""
+        with self._lock:
+            self.window.on_success()
+
+    def on_refusal(
+        self, reset: float | None, reading: RateLimits | None, weight: int, now: float, margin: float
+    ) -> float:
+        """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again.
+
+        ``reset`` is what the refusal said about the budget's refill, ``reading`` its own ``metadata.limits``; the
+        wait lasts until the closer of that refill and the one known from earlier readings, plus ``margin``.
+        """
+        with self._lock:
+            known = self.limits  # the refusal's own reading, merged with the others of its window
+            if known is not None and known.minute_reset is not None and not known.minute_expired(now):
+                reset = min(reset if reset is not None else math.inf, known.taken_at + known.minute_reset - now)
+            wait = self._spread((reset if reset is not None else UNKNOWN_RESET) + margin)
+            self.window.on_refusal(now)
+            self.share.on_refusal(reading, weight)
+        return wait
+
+    def affordable(self, weight: int, now: float) -> int | None:
+        """Calls of ``weight`` points the last reading's minute and day budgets allow beyond the calls in flight.
+
+        ``None`` when nothing bounds them: no reading yet, or a free method. Of the minute budget, only this client's
+        share; once it has reset, one call (the probe that reads it again).
+        """
+        with self._lock:
+            reading = self.limits
+            if reading is None or weight <= 0:
+                return None
+            left: list[float] = []
+            if reading.minute_expired(now):
+                left.append(weight)  # a reset budget is probed by one call before more go ahead
+            elif reading.minute_remaining is not None:
+                # only this client's share of what is left: the clients it shares the budget with read it too
+                left.append(max(0.0, self.share.points_left(reading, now) or 0.0) / self.share.sharers)
+            if reading.day_remaining is not None and (
+                reading.day_reset is None or now < reading.taken_at + reading.day_reset
+            ):
+                left.append(reading.day_remaining)
+            if not left:
+                return None
+            return max(0, int((min(left) - self.in_flight_points) // weight))
+
+    def _spread(self, wait: float) -> float:
+        """``wait`` for the reset plus jitter over the budget's period (the wait itself while none is known),
+        stretched over more periods after refusals in a row (called with the lock held)."""
+        return spread_wait(wait, self.period or wait, self._rng, self._periods_to_spread_over())
+
+    def _periods_to_spread_over(self) -> float:
+        """Periods a wait spreads over: more after refusals in a row, fewer while the clients sharing the budget are
+        fewer than its calls (called with the lock held)."""
+        limit = self.limits.minute_limit if self.limits is not None else None
+        return self.window.backoff * self.share.crowding(limit)
+
+
+def _booked_by_calls_in_flight(reading: RateLimits, weight: int) -> bool:
+    """True when the reading itself still has ``weight`` points left: only calls in flight hold the budget."""
+    return reading.minute_remaining is not None and reading.minute_remaining >= weight
+
+
+def reading_to_pace_by(current: RateLimits | None, reading: RateLimits) -> RateLimits:
+    """The reading to pace by when answers of concurrent calls arrive out of order.
+
+    Within one minute window the budget only shrinks, so the lower ``minute_remaining`` is the newer truth; a
+    reading taken after the current window's reset starts a new window.
+    """
+    if current is None or current.minute_remaining is None or reading.minute_remaining is None:
+        return reading
+    if current.minute_reset is None or reading.taken_at >= current.taken_at + current.minute_reset:
+        return reading
+    newer = reading if reading.minute_remaining <= current.minute_remaining else current
+    if reading.minute_reset is None:
+        return newer
+    # resets come in whole seconds, rounded up: of two readings of one window, the earlier end is the closer one
+    end = min(current.taken_at + current.minute_reset, reading.taken_at + reading.minute_reset)
+    return replace(newer, minute_reset=max(0.0, end - newer.taken_at))

@@ -10,37 +10,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError
+from uis_provider.protocol.filter_syntax import (
+    CONDITIONS,
+    LIST_OPERATORS,
+    OPERATORS,
+    ORDER_OPERATORS,
+    PATTERN_OPERATORS,
+)
 from uis_provider.protocol.methods import ReportMethod
 
-OPERATORS = frozenset(
-    {
-        "=",
-        "!=",
-        "<",
-        ">",
-        "<=",
-        ">=",
-        "like",
-        "ilike",
-        "not_like",
-        "not_ilike",
-        "regexp",
-        "jsquery",
-        "in",
-        "not_in",
-        "overlap",
-        "not_overlap",
-        "is_null",
-        "is_not_null",
-    }
-)
-#: Operators whose value is a list of values.
-LIST_OPERATORS = frozenset({"in", "not_in", "overlap", "not_overlap"})
-#: Operators that compare order: the reference applies them to numbers and date-times only.
-ORDER_OPERATORS = frozenset({"<", ">", "<=", ">="})
-#: Operators whose value is a text pattern.
-PATTERN_OPERATORS = frozenset({"like", "ilike", "not_like", "not_ilike", "regexp"})
-CONDITIONS = frozenset({"and", "or"})
 #: ``get.uploaded_calls`` allows at most two levels of filter groups (a group inside a group); the general
 #: section's examples nest three.
 MAX_FILTER_DEPTH = 2

@@ -5,12 +5,9 @@ Pure functions: no sockets, no clocks. Both the sync (requests) and async (httpx
 
 from __future__ import annotations
 
-import gc
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from uis_provider.exceptions import UISError, UISTransportError, error_class_for
@@ -80,42 +77,6 @@ def _encoded_types() -> tuple[type, ...]:
 #: What a member left encoded by the envelope decoder looks like.
 _ENCODED = _encoded_types()
 
-#: Bodies from this size up are decoded with the cyclic garbage collector paused.
-GC_PAUSE_BYTES = 64 * 1024
-
-
-class CollectorPause:
-    """Pauses Python's cyclic garbage collector while at least one large body is being decoded, on any thread.
-
-    Decoded JSON holds no reference cycles, yet the tens of thousands of containers a page creates trigger
-    collections that rescan the whole heap: pausing them makes a 10 000-record page decode about three times
-    faster. The collector's previous state is restored when the last decode ends.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._active = 0
-        self._was_enabled = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._active == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._active -= 1
-                if self._active == 0 and self._was_enabled:
-                    gc.enable()
-
-
-collector_paused = CollectorPause()
-"""Pause the cyclic garbage collector in a ``with`` block (nests, on any thread; see :class:`CollectorPause`)."""
-
 
 def new_request_id() -> str:
     """A unique string id for one logical call (UIS reports it back as ``ext_request_id`` for ``upload.calls``)."""
@@ -131,17 +92,10 @@ def build_request(method: str, params: dict[str, Any], request_id: str) -> bytes
 def decode_json(body: bytes | bytearray | mmap.mmap) -> Any:
     """Decode a JSON body; malformed, truncated or absurdly nested JSON becomes a retryable transport error.
 
-    msgspec (an Airflow core dependency) decodes a 10 000-record page about twice as fast as ``json``; what it
-    refuses but ``json`` accepts (a BOM, NaN, numbers beyond float range) still goes through ``json``. Large
-    bodies are decoded with the garbage collector paused (see ``CollectorPause``).
+    msgspec (an Airflow core dependency) decodes a page faster than ``json`` (``bench/README.md``); what it
+    refuses but ``json`` accepts (a BOM, NaN, numbers beyond float range) still goes through ``json``. Callers
+    decoding large bodies pause the garbage collector around it (:mod:`uis_provider.transport.collector`).
     """
-    if len(body) >= GC_PAUSE_BYTES:
-        with collector_paused():
-            return _decode(body)
-    return _decode(body)
-
-
-def _decode(body: bytes | bytearray | mmap.mmap) -> Any:
     try:
         return _fast_decode(body)
     except RecursionError:
@@ -173,16 +127,33 @@ def parse_response(
     ``decode_records`` it is decoded here into records (see :func:`decoded_records`), so that data no decoder
     takes fails the call like any answer that is not valid JSON (and is retried).
     """
-    if http_status != 200:
-        retryable = http_status >= 500 or http_status == 429
-        hint = WRONG_URL_HINT if http_status in (404, 405) else ""
-        raise UISTransportError(
-            f"HTTP {http_status} from the API{hint}", retryable=retryable, http_status=http_status, method=method
-        )
+    _check_status(method, http_status)
     try:
         payload = _payload(body) if defer_data or decode_records is not None else decode_json(body)
     except UISTransportError as exc:
         raise UISTransportError(exc.message, method=method) from None
+    result = _result_of(method, request_id, payload)
+    if decode_records is not None:
+        try:
+            return {**result, "data": decoded_records(result, decode_records)}
+        except UISTransportError as exc:
+            raise UISTransportError(exc.message, method=method) from None
+    return result
+
+
+def _check_status(method: str, http_status: int) -> None:
+    """Raise the transport failure of an HTTP status other than 200 (retryable for 5xx and 429)."""
+    if http_status == 200:
+        return
+    retryable = http_status >= 500 or http_status == 429
+    hint = WRONG_URL_HINT if http_status in (404, 405) else ""
+    raise UISTransportError(
+        f"HTTP {http_status} from the API{hint}", retryable=retryable, http_status=http_status, method=method
+    )
+
+
+def _result_of(method: str, request_id: str, payload: Any) -> dict[str, Any]:
+    """The ``result`` object of a decoded JSON-RPC answer to ``request_id``, or the error it answered."""
     if not isinstance(payload, dict) or payload.get("jsonrpc") != JSONRPC_VERSION:
         raise UISTransportError("the API answered JSON that is not a JSON-RPC 2.0 response", method=method)
     if "error" in payload and payload["error"] is not None:
@@ -195,11 +166,6 @@ def parse_response(
         raise UISTransportError(
             f"the JSON-RPC answer belongs to request {answered_id!r}, not {request_id!r}", method=method
         )
-    if decode_records is not None:
-        try:
-            return {**result, "data": decoded_records(result, decode_records)}
-        except UISTransportError as exc:
-            raise UISTransportError(exc.message, method=method) from None
     return result
 
 
@@ -289,14 +255,12 @@ RecordsDecoder = Callable[[Any], "Sequence[dict[str, Any]] | None"]
 def decoded_records(result: dict[str, Any], decode: RecordsDecoder | None) -> Sequence[dict[str, Any]]:
     """The records of a list answer, through ``decode`` when its ``data`` member was left encoded (``defer_data``).
 
-    ``decode`` makes typed records, e.g. a :class:`uis_provider.storage.rows.Rows` page, decoded with the garbage
-    collector paused like any large body; a page it returns None for is decoded into dicts by
-    :func:`result_records`, as without it.
+    ``decode`` makes typed records, e.g. a :class:`uis_provider.storage.rows.Rows` page; a page it returns None for
+    is decoded into dicts by :func:`result_records`, as without it.
     """
     data = result.get("data")
     if decode is not None and isinstance(data, _ENCODED):
-        with collector_paused():
-            records = decode(data)
+        records = decode(data)
         if records is not None:
             return records
     return result_records(result)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from uis_provider.exceptions import UISConfigurationError
@@ -31,3 +31,12 @@ def optional_mapping(value: Any, parameter: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise UISConfigurationError(f"{parameter} must be a dict, got {type(value).__name__} {value!r:.80}")
     return dict(value)
+
+
+def one_of(value: Any, choices: Sequence[str], parameter: str, what: str) -> str:
+    """``value`` when it is one of ``choices``, else an error naming ``parameter``, the choices and ``what``."""
+    if value not in choices:
+        named = [repr(choice) for choice in choices]
+        options = " or ".join(named) if len(named) == 2 else f"one of {', '.join(named)}"
+        raise UISConfigurationError(f"{parameter} must be {options} ({what}), got {value!r}")
+    return str(value)

@@ -56,7 +56,7 @@ class ProgressMeter:
         rate = self.records / elapsed
         share = f" ({100 * self.records / self.total_records:.0f}%)" if self.total_records else ""
         left = max(0, self.total_records - self.records)
-        eta = f"about {_duration(left / rate)} left" if rate > 0 else "time left unknown"
+        eta = f"about {_time_left_in_units(left / rate)} left" if rate > 0 else "time left unknown"
         return (
             f"progress: {self.pages}/{self.total_pages} pages, {self.records}/{self.total_records} records{share}, "
             f"{rate:.0f} records/s, {budget_waited:.1f} s waited on the point budget, {eta}"
@@ -72,7 +72,8 @@ class ProgressMeter:
         )
 
 
-def _duration(seconds: float) -> str:
+def _time_left_in_units(seconds: float) -> str:
+    """``45 s`` / ``12 min`` / ``1.5 h``: an estimate of the time left, in the unit that reads best."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

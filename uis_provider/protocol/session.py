@@ -8,23 +8,23 @@ carry the effects out, so the JSON-RPC logic exists once.
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from uis_provider.exceptions import UISAuthError, UISError, UISRateLimitError, UISTransportError
 from uis_provider.protocol.auth import ConnectionSettings
 from uis_provider.protocol.budget import (
+    CONCURRENCY_POLL,
     DEFAULT_BUDGET_TIMEOUT,
     BudgetDeadline,
+    BudgetGate,
     BudgetShare,
     InFlightWindow,
-    spread_wait,
 )
 from uis_provider.protocol.jsonrpc import (
     RecordsDecoder,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 #: Renew a login session this long before the API says it expires (it lives one hour).
 SESSION_REFRESH_LEAD = 120.0
-#: How long a call waits before it looks again when other calls' answers or another call's login hold it back.
-CONCURRENCY_POLL = 0.05
 #: Fresh logins one call may make after its session token is refused (each refusal drops the token first).
 MAX_RELOGINS = 3
 
@@ -111,11 +109,11 @@ class CallStats:
 
 
 class UISSession:
-    """Per-connection state shared by every call: the token, the last rate-limit reading, the counters.
+    """Per-connection state shared by every call: the token, the minute budget's gate, the counters.
 
-    Flows of one session may run at the same time on several threads (the hook's page prefetch): the counters,
-    the reading and the points of calls still in flight are updated under a lock, one call logs in for all, and
-    a call is sent only while the minute budget has points left beyond those of the calls in flight.
+    Flows of one session may run at the same time on several threads (the hook's page prefetch): the counters and
+    the token are updated under a lock, one call logs in for all, and a call is sent only once the session's
+    :class:`~uis_provider.protocol.budget.BudgetGate` admits it.
     A per-minute refusal is back-pressure from calls this session cannot see (other tasks on the same account):
     the call waits for the reset plus jitter over the reset period, the in-flight ``window`` halves, and no retry is
     used up; only ``budget_deadline`` (default :data:`DEFAULT_BUDGET_TIMEOUT` from now, renewed by
@@ -140,24 +138,32 @@ class UISSession:
         self.clock = clock
         self.on_secret = on_secret or (lambda _secret: None)
         self.stats = CallStats()
-        self.limits: RateLimits | None = None
         self.budget_deadline = budget_deadline or BudgetDeadline.after(DEFAULT_BUDGET_TIMEOUT, clock())
-        #: Pages a paginator may keep in flight: AIMD between 1 and ``in_flight`` on the minute budget's refusals.
-        self.window = InFlightWindow(in_flight)
-        #: How many clients draw on the same minute budget, estimated from its readings.
-        self.share = BudgetShare()
-        self._rng = rng or random.Random()
-        #: The longest ``minute_reset`` read so far: the length of the budget's period, over which waits spread.
-        self._period = 0.0
+        #: Admission to the minute point budget, by the readings of this session's answers.
+        self.gate = BudgetGate(in_flight, rng)
         self._token: str | None = None if settings.uses_session else settings.secret
         self._token_expires_at: float | None = None
         self._lock = threading.Lock()
-        self._in_flight_points = 0
         self._logging_in = False
         self.on_secret(settings.secret)
 
     def __repr__(self) -> str:
         return f"UISSession({self.settings!r}, logged_in={self.logged_in})"
+
+    @property
+    def limits(self) -> RateLimits | None:
+        """The last reading of ``metadata.limits`` to pace by (``None`` before the first answer)."""
+        return self.gate.limits
+
+    @property
+    def window(self) -> InFlightWindow:
+        """Pages a paginator may keep in flight: AIMD between 1 and ``in_flight`` on the minute budget's refusals."""
+        return self.gate.window
+
+    @property
+    def share(self) -> BudgetShare:
+        """How many clients draw on the same minute budget, estimated from its readings."""
+        return self.gate.share
 
     def bound_waits(self, budget_timeout: Any, execution_timeout: timedelta | None = None) -> BudgetDeadline:
         """Let the calls from now on wait for the minute budget ``budget_timeout`` in all (never past
@@ -204,41 +210,7 @@ class UISSession:
 
     def _record_limits(self, limits: Any, spent: int = 0) -> None:
         """Keep the reading of an answer; ``spent`` is the points the answered call cost (0 when refused)."""
-        reading = RateLimits.parse(limits, self.clock())
-        if reading is not None:
-            with self._lock:
-                self.limits = _fresher(self.limits, reading)
-                if reading.minute_reset is not None:
-                    self._period = max(self._period, reading.minute_reset)
-                if spent:
-                    self.share.on_answer(reading, spent, self._period)
-
-    def _spread(self, wait: float) -> float:
-        """``wait`` for the minute budget's reset plus jitter over its period (the wait itself while none is known),
-        stretched over more periods after refusals in a row."""
-        with self._lock:
-            return spread_wait(wait, self._period or wait, self._rng, self._jitter())
-
-    def _jitter(self) -> float:
-        """Periods a wait for the minute budget spreads over: more after refusals in a row, fewer while the clients
-        sharing the budget are fewer than its calls (called with the lock held)."""
-        limit = self.limits.minute_limit if self.limits is not None else None
-        return self.window.backoff * self.share.crowding(limit)
-
-    def _refused(self, error: UISRateLimitError, weight: int) -> float:
-        """Take a per-minute refusal as back-pressure: halve the window; the seconds to wait before trying again."""
-        reset = error.reset_seconds
-        now = self.clock()
-        with self._lock:
-            known = self.limits  # the refusal's own reading, merged with the others of its window
-        if known is not None and known.minute_reset is not None and not known.minute_expired(now):
-            reset = min(reset if reset is not None else math.inf, known.taken_at + known.minute_reset - now)
-        wait = self._spread((reset if reset is not None else 60.0) + self.policy.limit_margin)
-        reading = RateLimits.parse(error.limits, now)
-        with self._lock:
-            self.window.on_refusal(now)
-            self.share.on_refusal(reading, weight)
-        return wait
+        self.gate.on_answer(RateLimits.parse(limits, self.clock()), spent)
 
     def _past_deadline(self, method: str, wait: float) -> UISRateLimitError | None:
         """The error to raise when waiting ``wait`` more seconds for the minute budget would pass the deadline."""
@@ -255,55 +227,27 @@ class UISSession:
             params={"limit_type": "minute", "deadline": deadline.name},
         )
 
-    def _reserve(self, weight: int) -> tuple[float, str]:
-        """Book ``weight`` points for a call about to be sent, or say how long to wait first (and why)."""
-        if weight <= 0:
-            return 0.0, ""
-        with self._lock:
-            reading = self.limits
-            now = self.clock()
-            if reading is not None and reading.minute_expired(now):
-                if self._in_flight_points:
-                    # the budget has reset since it was read: one call probes it, the others wait for its reading
-                    return CONCURRENCY_POLL, "the minute point budget has reset; one call probes it first"
-                if not self.share.go_ahead(reading.minute_limit, weight, self._rng):
-                    # more clients share the budget than it has calls a period: sit this period out
-                    period = self._period or reading.minute_reset or 60.0
-                    wait = spread_wait(period, period, self._rng)
-                    self.share.sat_out()
-                    return wait, (
-                        f"leaving this period of the minute point budget to the ~{self.share.sharers:.0f} clients "
-                        f"sharing it; waiting {wait:.1f} s"
-                    )
-            wait = reading.wait_before(weight + self._in_flight_points, now) if reading else 0.0
-            if wait <= 0 and reading is not None and not reading.minute_expired(now):
-                left = self.share.points_left(reading, now)
-                first_wave = self.share.holds_back(reading, weight)
-                if left is not None and (
-                    first_wave
-                    or self.share.over_share(reading, weight, self._in_flight_points)
-                    or not self.share.go_ahead(left - self._in_flight_points, weight, self._rng)
-                ):
-                    # about as many clients go on as the budget has calls left; this one waits for the reset
-                    wait = max(0.0, reading.taken_at + (reading.minute_reset or 0.0) - now)
-                    wait = spread_wait(wait, self._period or wait, self._rng, self._jitter())
-                    if first_wave:
-                        return wait, (
-                            f"the minute point budget has {max(0.0, left):.0f} point(s) left, fewer than a first "
-                            f"wave of tasks may be spending at once; waiting {wait:.1f} s for it to reset"
-                        )
-                    return wait, (
-                        f"leaving the minute point budget's last {max(0.0, left):.0f} point(s) to the "
-                        f"~{self.share.sharers:.0f} "
-                        f"clients sharing it; waiting {wait:.1f} s for it to reset"
-                    )
-            if wait <= 0:
-                self._in_flight_points += weight
-                return 0.0, ""
-            if self._in_flight_points and reading is not None and _booked_by_calls_in_flight(reading, weight):
-                return CONCURRENCY_POLL, "the minute point budget left is booked by calls in flight; waiting"
-        wait = self._spread(wait)
-        return wait, f"minute point budget used up; waiting {wait:.1f} s for it to reset"
+    def _wait_out_refusal(
+        self, method: str, refusal: UISRateLimitError, weight: int, refused: str
+    ) -> Generator[Effect, Reply | None, None]:
+        """Wait out a per-minute refusal as back-pressure (no retry used up), or fail naming the deadline it passes.
+
+        ``refused`` says what was refused, for the log; ``weight`` is the points the refused call would have cost.
+        """
+        now = self.clock()
+        reading = RateLimits.parse(refusal.limits, now)
+        wait = self.gate.on_refusal(refusal.reset_seconds, reading, weight, now, self.policy.limit_margin)
+        late = self._past_deadline(method, wait)
+        if late is not None:
+            raise late from refusal
+        self._count(refusals=1, budget_waited=wait)
+        yield Sleep(wait, f"{refused}; waiting {wait:.1f} s")
+
+    def _retry_after(self, method: str, failure: UISError, attempt: int) -> Sleep:
+        """The backoff before retry number ``attempt`` (from 1) of ``method`` after a transient ``failure``."""
+        cause = failure.mnemonic or failure.message
+        delay = self.policy.delay(failure, attempt - 1)
+        return Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of {method} after {cause}")
 
     def affordable_calls(self, method: str) -> int | None:
         """Calls of ``method`` the last reading's minute and day budgets allow beyond the calls in flight.
@@ -312,31 +256,7 @@ class UISSession:
         share (:class:`~uis_provider.protocol.budget.BudgetShare`); once it has reset, one call (the probe that reads
         it again).
         """
-        weight = method_weight(method)
-        with self._lock:
-            reading = self.limits
-            if reading is None or weight <= 0:
-                return None
-            now = self.clock()
-            left: list[float] = []
-            if reading.minute_expired(now):
-                left.append(weight)  # a reset budget is probed by one call before more go ahead
-            elif reading.minute_remaining is not None:
-                # only this client's share of what is left: the clients it shares the budget with read it too
-                left.append(max(0.0, self.share.points_left(reading, now) or 0.0) / self.share.sharers)
-            if reading.day_remaining is not None and (
-                reading.day_reset is None or now < reading.taken_at + reading.day_reset
-            ):
-                left.append(reading.day_remaining)
-            if not left:
-                return None
-            return max(0, int((min(left) - self._in_flight_points) // weight))
-
-    def _release(self, weight: int) -> None:
-        if weight <= 0:
-            return
-        with self._lock:
-            self._in_flight_points -= weight
+        return self.gate.affordable(method_weight(method), self.clock())
 
     def _claim_login(self) -> bool:
         """True when this call may log in; False while another call of the session is logging in."""
@@ -374,6 +294,33 @@ class UISSession:
         attempt = 0
         relogins = 0
         while True:
+            yield from self._admitted(method, weight)
+            token = self._token
+            outcome = yield from self._attempt(
+                method, self._params_with_auth(method, params, token), request_id, weight, defer_data, decode_records
+            )
+            if not isinstance(outcome, UISError):
+                return outcome
+            if _minute_refusal(outcome):
+                refused = f"the minute point budget refused {method} (shared with other calls)"
+                yield from self._wait_out_refusal(method, outcome, weight, refused)
+            elif isinstance(outcome, UISAuthError):
+                if not self.settings.uses_session or relogins >= MAX_RELOGINS:
+                    raise outcome
+                relogins += 1
+                self._drop_token(token)
+            elif self.policy.should_retry(outcome, attempt):
+                attempt += 1
+                backoff = self._retry_after(method, outcome, attempt)
+                self._count(retries=1, waited=backoff.seconds)
+                yield backoff
+            else:
+                raise outcome
+
+    def _admitted(self, method: str, weight: int) -> Generator[Effect, Reply | None, None]:
+        """Log in when the session needs it, then wait until the minute budget admits a call of ``weight`` points
+        (booked from then until :meth:`_attempt` ends); fail naming the deadline a wait would pass."""
+        while True:
             if self._needs_login():
                 if not self._claim_login():
                     yield Sleep(CONCURRENCY_POLL, "another call of this connection is logging in; waiting", quiet=True)
@@ -382,57 +329,40 @@ class UISSession:
                     yield from self._login()
                 finally:
                     self._end_login()
-            wait, reason = self._reserve(weight)
-            if wait > 0:
-                late = self._past_deadline(method, wait)
-                if late is not None:
-                    raise late
-                self._count(budget_waited=wait)
-                yield Sleep(wait, reason, quiet=wait <= CONCURRENCY_POLL)
-                continue
-            token = self._token
-            failure: UISError
+            wait = self.gate.admit(weight, self.clock())
+            if wait is None:
+                return
+            late = self._past_deadline(method, wait.seconds)
+            if late is not None:
+                raise late
+            self._count(budget_waited=wait.seconds)
+            yield Sleep(wait.seconds, wait.reason, quiet=wait.quiet)
+
+    def _attempt(
+        self,
+        method: str,
+        params: dict[str, Any],
+        request_id: str,
+        weight: int,
+        defer_data: bool,
+        decode_records: RecordsDecoder | None,
+    ) -> Generator[Effect, Reply | None, dict[str, Any] | UISError]:
+        """Send one admitted request and read its answer: the result, or the error it failed with (its reading kept
+        either way); the points booked for it are released however it ends."""
+        try:
+            body = build_request(method, params, request_id)
+            reply = yield Send(method, body, self.settings.timeout)
+            self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
             try:
-                body = build_request(method, self._params_with_auth(method, params, token), request_id)
-                reply = yield Send(method, body, self.settings.timeout)
-                self._count(calls=1)  # counted once answered: a request cancelled before it was sent is no call
-                try:
-                    result = self._parse(
-                        method, request_id, reply, defer_data=defer_data, decode_records=decode_records
-                    )
-                except UISError as exc:
-                    self._record_limits(exc.limits)
-                    failure = exc
-                else:
-                    self._record_limits(result_metadata(result).get("limits"), weight)
-                    with self._lock:
-                        self.window.on_success()
-                    return result
-            finally:
-                self._release(weight)
-            if isinstance(failure, UISRateLimitError) and failure.limit_type != "day":
-                wait = self._refused(failure, weight)
-                late = self._past_deadline(method, wait)
-                if late is not None:
-                    raise late from failure
-                self._count(refusals=1, budget_waited=wait)
-                yield Sleep(
-                    wait, f"the minute point budget refused {method} (shared with other calls); waiting {wait:.1f} s"
-                )
-                continue
-            if isinstance(failure, UISAuthError):
-                if self.settings.uses_session and relogins < MAX_RELOGINS:
-                    relogins += 1
-                    self._drop_token(token)
-                    continue
-                raise failure
-            if not self.policy.should_retry(failure, attempt):
-                raise failure
-            delay = self.policy.delay(failure, attempt)
-            attempt += 1
-            self._count(retries=1, waited=delay)
-            cause = failure.mnemonic or failure.message
-            yield Sleep(delay, f"retry {attempt}/{self.policy.max_retries} of {method} after {cause}")
+                result = self._parse(method, request_id, reply, defer_data=defer_data, decode_records=decode_records)
+            except UISError as exc:
+                self._record_limits(exc.limits)
+                return exc
+            self._record_limits(result_metadata(result).get("limits"), weight)
+            self.gate.on_success()
+            return result
+        finally:
+            self.gate.release(weight)
 
     def _drop_token(self, token: str | None) -> None:
         """Forget a session token the API refused, unless another call already replaced it by a fresh one."""
@@ -441,7 +371,7 @@ class UISSession:
                 self._token = None
 
     def _login(self) -> Generator[Effect, Reply | None, None]:
-        """Start a ``login.user`` session (transient failures retried like any call)."""
+        """Start a ``login.user`` session (transient failures retried like any call; refused credentials never)."""
         request_id = new_request_id()
         attempt = 0
         while True:
@@ -451,43 +381,35 @@ class UISSession:
             reply = yield Send("login.user", body, self.settings.timeout)
             try:
                 result = self._parse("login.user", request_id, reply)
-            except UISAuthError:
-                raise
-            except UISRateLimitError as exc:
-                if exc.limit_type == "day":
-                    raise
-                # a minute refusal is back-pressure here too: waited out, no retry used up
-                wait = self._refused(exc, 0)
-                late = self._past_deadline("login.user", wait)
-                if late is not None:
-                    raise late from exc
-                self._count(refusals=1, budget_waited=wait)
-                yield Sleep(wait, f"the minute point budget refused login.user; waiting {wait:.1f} s")
-                continue
             except UISError as exc:
-                if not self.policy.should_retry(exc, attempt):
+                if _minute_refusal(exc):
+                    # back-pressure here too: waited out, no retry used up
+                    refused = "the minute point budget refused login.user"
+                    yield from self._wait_out_refusal("login.user", exc, 0, refused)
+                elif self.policy.should_retry(exc, attempt):  # never an auth error: a wrong password stays wrong
+                    attempt += 1
+                    self._count(retries=1)
+                    yield self._retry_after("login.user", exc, attempt)
+                else:
                     raise
-                delay = self.policy.delay(exc, attempt)
-                attempt += 1
-                self._count(retries=1)
-                yield Sleep(
-                    delay,
-                    f"retry {attempt}/{self.policy.max_retries} of login.user after {exc.mnemonic or exc.message}",
-                )
                 continue
-            data = result.get("data")
-            if not isinstance(data, dict):
-                raise UISTransportError("login.user answered without a data object", method="login.user")
-            token = data.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise UISTransportError("login.user answered without an access_token", method="login.user")
-            self.on_secret(token)
-            expire = data.get("expire_at", data.get("expire"))
-            with self._lock:
-                self._token = token
-                self._token_expires_at = float(expire) if isinstance(expire, (int, float)) else None
-            self._count(logins=1)
+            self._keep_token(result)
             return
+
+    def _keep_token(self, result: dict[str, Any]) -> None:
+        """Hold the session token of a ``login.user`` result (masked first) and when it expires."""
+        data = result.get("data")
+        if not isinstance(data, dict):
+            raise UISTransportError("login.user answered without a data object", method="login.user")
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise UISTransportError("login.user answered without an access_token", method="login.user")
+        self.on_secret(token)
+        expire = data.get("expire_at", data.get("expire"))
+        with self._lock:
+            self._token = token
+            self._token_expires_at = float(expire) if isinstance(expire, (int, float)) else None
+        self._count(logins=1)
 
     def _parse(
         self,
@@ -503,10 +425,15 @@ class UISSession:
         A request that got no answer also says how the endpoint was made from the connection's host, when that
         was assumed (an empty host, a host without a scheme): the likely cause of such a failure.
         """
-        if reply is not None and reply.failure is not None and self.settings.endpoint_note:
-            reply = replace(reply, failure=f"{reply.failure} ({self.settings.endpoint_note})")
         try:
-            return _parse_reply(method, request_id, reply, defer_data, decode_records)
+            if reply is None:
+                raise UISTransportError("the transport returned no reply", method=method)
+            if reply.failure is not None:
+                note = f" ({self.settings.endpoint_note})" if self.settings.endpoint_note else ""
+                raise UISTransportError(reply.failure + note, method=method, retryable=not reply.permanent)
+            return parse_response(
+                method, request_id, reply.status, reply.body, defer_data=defer_data, decode_records=decode_records
+            )
         except UISError as exc:
             raise exc.redact([self.settings.secret, self._token or "", *(s or "" for s in extra_secrets)]) from None
 
@@ -524,40 +451,6 @@ class UISSession:
             return
 
 
-def _booked_by_calls_in_flight(reading: RateLimits, weight: int) -> bool:
-    """True when the reading itself still has ``weight`` points left: only calls in flight hold the budget."""
-    return reading.minute_remaining is not None and reading.minute_remaining >= weight
-
-
-def _fresher(current: RateLimits | None, reading: RateLimits) -> RateLimits:
-    """The reading to pace by when answers of concurrent calls arrive out of order.
-
-    Within one minute window the budget only shrinks, so the lower ``minute_remaining`` is the newer truth; a
-    reading taken after the current window's reset starts a new window.
-    """
-    if current is None or current.minute_remaining is None or reading.minute_remaining is None:
-        return reading
-    if current.minute_reset is None or reading.taken_at >= current.taken_at + current.minute_reset:
-        return reading
-    newer = reading if reading.minute_remaining <= current.minute_remaining else current
-    if reading.minute_reset is None:
-        return newer
-    # resets come in whole seconds, rounded up: of two readings of one window, the earlier end is the closer one
-    end = min(current.taken_at + current.minute_reset, reading.taken_at + reading.minute_reset)
-    return replace(newer, minute_reset=max(0.0, end - newer.taken_at))
-
-
-def _parse_reply(
-    method: str,
-    request_id: str,
-    reply: Reply | None,
-    defer_data: bool = False,
-    decode_records: RecordsDecoder | None = None,
-) -> dict[str, Any]:
-    if reply is None:
-        raise UISTransportError("the transport returned no reply", method=method)
-    if reply.failure is not None:
-        raise UISTransportError(reply.failure, method=method, retryable=not reply.permanent)
-    return parse_response(
-        method, request_id, reply.status, reply.body, defer_data=defer_data, decode_records=decode_records
-    )
+def _minute_refusal(error: UISError) -> TypeGuard[UISRateLimitError]:
+    """True for a refusal by the minute point budget (back-pressure, waited out), not the day's (final)."""
+    return isinstance(error, UISRateLimitError) and error.limit_type != "day"

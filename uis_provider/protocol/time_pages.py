@@ -76,7 +76,44 @@ def _time_of(record: Record, field: str, method: str) -> str:
     return value
 
 
-class SortedByTime:
+class WholePagePlan:
+    """What both plans share: the query's fixed parameters, calls of one whole page at ``offset`` 0, the calls counted
+    and the first answer's ``total_items`` kept (for the progress lines and the cost figures).
+
+    :param method: the method's name (for messages).
+    :param base: the query's parameters without window and paging.
+    :param time_field: the field the window selects on.
+    :param unique_field: the unique column that orders ties.
+    :param page_size: records per call.
+    """
+
+    def __init__(
+        self, method: str, base: Mapping[str, Any], time_field: str, unique_field: str | None, page_size: int
+    ) -> None:
+        self.method = method
+        self._base = dict(base)
+        self._time = time_field
+        self._unique = unique_field
+        self._page_size = page_size
+        #: Calls planned so far.
+        self.calls = 0
+        #: ``total_items`` of the first answer: the records the part holds.
+        self.first_total: int | None = None
+
+    def _call(self, window: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of one more call: the fixed ones, then ``window``'s, then one whole page."""
+        self.calls += 1
+        return {**self._base, **window, "limit": self._page_size, "offset": 0}
+
+    def _total(self, result: dict[str, Any]) -> int:
+        """The answer's ``total_items``, kept as :attr:`first_total` when it is the first."""
+        total = paging.total_items(result, self.method)
+        if self.first_total is None:
+            self.first_total = total
+        return total
+
+
+class SortedByTime(WholePagePlan):
     """The calls that read one part sorted by its time field, each continuing at the previous page's last time.
 
     :param method: the method's name (for messages).
@@ -84,7 +121,8 @@ class SortedByTime:
     :param part: the window part to read.
     :param time_field: the sortable field the window selects on.
     :param unique_field: the unique column that orders records of the same second.
-    :param page_size: records per call.
+    :param page_size: records per call; one second holding more cannot be read
+        (:class:`~uis_provider.exceptions.UISPagingLimitError`).
     """
 
     def __init__(
@@ -96,40 +134,23 @@ class SortedByTime:
         unique_field: str | None,
         page_size: int,
     ) -> None:
-        self.method = method
-        self._base = dict(base)
+        super().__init__(method, base, time_field, unique_field, page_size)
         self._part = part
-        self._time = time_field
-        self._unique = unique_field
-        self._page_size = page_size
         self._cursor = part.api_from
         self._expected: int | None = None
         self._done = False
-        #: Calls planned so far (for the progress lines and the cost figures).
-        self.calls = 0
-        #: ``total_items`` of the first answer: the records the part holds.
-        self.first_total: int | None = None
 
     def next_params(self) -> dict[str, Any] | None:
         """The parameters of the next call, or ``None`` when the part is read."""
         if self._done:
             return None
-        self.calls += 1
-        return {
-            **self._base,
-            "date_from": self._cursor,
-            "date_till": self._part.api_till,
-            "sort": [{"field": self._time, "order": "asc"}],
-            "limit": self._page_size,
-            "offset": 0,
-        }
+        sort = [{"field": self._time, "order": "asc"}]
+        return self._call({"date_from": self._cursor, "date_till": self._part.api_till, "sort": sort})
 
     def take(self, result: dict[str, Any]) -> list[Record]:
         """The records of an answer that belong to this read, in time (then unique-field) order."""
-        total = paging.total_items(result, self.method)
+        total = self._total(result)
         records = result_records(result)
-        if self.first_total is None:
-            self.first_total = total
         if self._expected is not None and total != self._expected:
             raise UISDataChangedError(
                 f"total_items from {self._cursor} is {total}, but the page before left {self._expected} rows from "
@@ -161,7 +182,7 @@ class SortedByTime:
         return order_ties(kept, (self._time,), self._unique)
 
 
-class OnePagePerPart:
+class OnePagePerPart(WholePagePlan):
     """The calls that read one part whole, splitting it by time until every piece fits one page.
 
     :param method: the method's name (for messages).
@@ -170,7 +191,7 @@ class OnePagePerPart:
     :param order_keys: the fields the answer is sorted by (the user's sort); empty when none is sent.
     :param time_field: the field the window selects on, which orders an unsorted answer.
     :param unique_field: the unique column that orders ties.
-    :param page_size: records per call.
+    :param page_size: records per call; a part holding more is split.
     """
 
     def __init__(
@@ -183,16 +204,10 @@ class OnePagePerPart:
         unique_field: str | None,
         page_size: int,
     ) -> None:
-        self.method = method
-        self._base = dict(base)
+        super().__init__(method, base, time_field, unique_field, page_size)
         self._parts: deque[Window] = deque([part])
         self._end = part.api_till
         self._order_keys = tuple(order_keys)
-        self._time = time_field
-        self._unique = unique_field
-        self._page_size = page_size
-        self.calls = 0
-        self.first_total: int | None = None
         #: How many times a part was too big for one page and split (each cost one call whose rows were dropped).
         self.splits = 0
         #: The parts read, in order.
@@ -207,15 +222,12 @@ class OnePagePerPart:
         """The parameters of the next call, or ``None`` when every piece is read."""
         if not self._parts:
             return None
-        self.calls += 1
-        return {**self._base, **self._parts[0].api_params(), "limit": self._page_size, "offset": 0}
+        return self._call(self._parts[0].api_params())
 
     def take(self, result: dict[str, Any]) -> list[Record]:
         """The part's records when it fit one page (ordered); ``[]`` when it was split instead."""
         part = self._parts.popleft()
-        total = paging.total_items(result, self.method)
-        if self.first_total is None:
-            self.first_total = total
+        total = self._total(result)
         if total > self._page_size:
             self.splits += 1
             self._parts.extendleft(reversed(split_part(part, total, self._page_size)))

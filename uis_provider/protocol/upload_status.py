@@ -16,16 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
+from uis_provider.exceptions import UISConfigurationError, UISDataChangedError
 from uis_provider.protocol import paging
 from uis_provider.protocol.catalog import column_values
 from uis_provider.protocol.filters import MAX_FILTER_DEPTH, combine_filters, filter_depth, validate_filter
-from uis_provider.protocol.jsonrpc import result_metadata, result_records
+from uis_provider.protocol.jsonrpc import result_records
 from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.protocol.session import Effect, Reply, UISSession
-from uis_provider.protocol.windows import Window
+from uis_provider.protocol.windows import Window, split_part
 
 METHOD = UPLOADED_CALLS.name
 #: Statuses an upload can have, from the catalog (the English page adds ``not_processed``).
@@ -39,9 +39,6 @@ PROBE_FIELDS = ["status", "error_code", "upload_time"]
 SCAN_SORT = [{"field": "ext_id", "order": "asc"}, {"field": "ext_request_id", "order": "asc"}]
 #: How often the summary pass starts over when uploads keep arriving in the window while it pages.
 SCAN_ATTEMPTS = 3
-
-Outcome = dict[str, Any]
-OutcomeFlow = Generator[Effect, "Reply | None", Outcome]
 
 
 def validate_pending_statuses(statuses: Any) -> tuple[str, ...]:
@@ -69,33 +66,50 @@ def selection_filter(
 ) -> dict[str, Any] | None:
     """The ``filter`` that selects the watched uploads: the user's filter AND the upload request AND the ext_ids."""
     node = validate_filter(user_filter, method=UPLOADED_CALLS)
+    for condition in (request_id_condition(ext_request_id), ext_ids_condition(ext_ids)):
+        node = combine_filters(node, condition)
+    return node
+
+
+def request_id_condition(ext_request_id: Any) -> dict[str, Any] | None:
+    """The condition on ``ext_request_id`` (one request id or a list of them); ``None`` when none is given."""
     if isinstance(ext_request_id, (list, tuple)):
         ids = list(ext_request_id)
-        if not all(isinstance(i, (str, int)) and not isinstance(i, bool) and str(i) for i in ids):
+        if not all(_is_request_id(i) and str(i) for i in ids):
             raise UISConfigurationError(
                 f"ext_request_id must be one upload.calls request id or a list of them (strings), got {ids!r}"
             )
-        if ids:
-            values = list(dict.fromkeys(str(i) for i in ids))
-            node = combine_filters(node, {"field": "ext_request_id", "operator": "in", "value": values})
-    elif ext_request_id not in (None, ""):
-        if not isinstance(ext_request_id, (str, int)) or isinstance(ext_request_id, bool):
-            raise UISConfigurationError(
-                f"ext_request_id must be the id of one upload.calls request (a string) or a list of them, "
-                f"got {ext_request_id!r}"
-            )
-        node = combine_filters(node, {"field": "ext_request_id", "operator": "=", "value": str(ext_request_id)})
-    if ext_ids is not None:
-        if isinstance(ext_ids, str) or not isinstance(ext_ids, Sequence):
-            raise UISConfigurationError(
-                "ext_ids must be a list of ext_id strings (to template one, set render_template_as_native_obj=True "
-                f"on the DAG); got {type(ext_ids).__name__}"
-            )
-        values = list(ext_ids)
-        if not values or not all(isinstance(v, str) and v for v in values):
-            raise UISConfigurationError(f"ext_ids must be a non-empty list of non-empty strings, got {values!r}")
-        node = combine_filters(node, {"field": "ext_id", "operator": "in", "value": list(dict.fromkeys(values))})
-    return node
+        if not ids:
+            return None
+        return {"field": "ext_request_id", "operator": "in", "value": list(dict.fromkeys(str(i) for i in ids))}
+    if ext_request_id in (None, ""):
+        return None
+    if not _is_request_id(ext_request_id):
+        raise UISConfigurationError(
+            f"ext_request_id must be the id of one upload.calls request (a string) or a list of them, "
+            f"got {ext_request_id!r}"
+        )
+    return {"field": "ext_request_id", "operator": "=", "value": str(ext_request_id)}
+
+
+def _is_request_id(value: Any) -> bool:
+    """A JSON-RPC request id as the API echoes it: a string or an int, never a bool."""
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def ext_ids_condition(ext_ids: Any) -> dict[str, Any] | None:
+    """The condition ``ext_id in ext_ids`` (a non-empty list of non-empty strings); ``None`` when not given."""
+    if ext_ids is None:
+        return None
+    if isinstance(ext_ids, str) or not isinstance(ext_ids, Sequence):
+        raise UISConfigurationError(
+            "ext_ids must be a list of ext_id strings (to template one, set render_template_as_native_obj=True "
+            f"on the DAG); got {type(ext_ids).__name__}"
+        )
+    values = list(ext_ids)
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise UISConfigurationError(f"ext_ids must be a non-empty list of non-empty strings, got {values!r}")
+    return {"field": "ext_id", "operator": "in", "value": list(dict.fromkeys(values))}
 
 
 def watched_statuses(pending_statuses: Sequence[str], fail_on_error: bool) -> list[str]:
@@ -114,6 +128,21 @@ def probe_filter(node: dict[str, Any] | None, statuses: Sequence[str]) -> dict[s
                 "group or a single condition"
             )
     return combine_filters(node, condition) or condition
+
+
+#: The keyword arguments that carry a selection across a deferral: what :meth:`UploadSelection.to_kwargs` returns,
+#: :meth:`UploadSelection.from_kwargs` takes and the trigger serializes.
+SELECTION_FIELDS = (
+    "date_from",
+    "date_till",
+    "timezone",
+    "filter",
+    "pending_statuses",
+    "fail_on_error",
+    "user_id",
+    "page_size",
+    "summarize",
+)
 
 
 @dataclass(frozen=True)
@@ -242,44 +271,28 @@ class UploadCounts:
         return sum(self.statuses.values())
 
 
-def total_items(result: dict[str, Any]) -> int:
-    """``metadata.total_items`` of a list answer as an int (a malformed one is an error, never zero)."""
-    value = result_metadata(result).get("total_items")
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UISError("the answer has no metadata.total_items to count by", method=METHOD)
-    try:
-        return int(value)
-    except ValueError:
-        raise UISError(f"metadata.total_items is not a number: {value!r}", method=METHOD) from None
-
-
 def scan_flow(
     session: UISSession, selection: UploadSelection, window: Window | None = None
 ) -> Generator[Effect, Reply | None, UploadCounts]:
     """Count every selected upload of ``window`` by status and error code, paging with the fewest calls.
 
-    A part holding more rows than offset paging reaches is split in halves; ``total_items`` moving between pages
+    A part holding more rows than offset paging reaches is cut into equal-time pieces sized from its row count
+    (:func:`~uis_provider.protocol.windows.split_part`, as extracts do); ``total_items`` moving between pages
     raises :class:`UISDataChangedError`.
     """
     part = window or selection.window
     size = selection.page_size
     counts = UploadCounts()
     first = yield from session.call(METHOD, selection.scan_params(part, 0))
-    total = total_items(first)
+    total = paging.total_items(first, METHOD)
     if not paging.is_pageable(total, size):
-        halves = part.halves()
-        if halves is None:
-            raise UISPagingLimitError(
-                f"{total} uploads share the second {part.api_from}; offset paging reaches {paging.reachable_rows(size)}",
-                method=METHOD,
-            )
-        for half in halves:
-            counts.merge((yield from scan_flow(session, selection, half)))
+        for piece in split_part(part, total, paging.reachable_rows(size)):
+            counts.merge((yield from scan_flow(session, selection, piece)))
         return counts
     counts.add(_checked_records(first, 0, total, size), part)
     for offset in paging.remaining_offsets(total, size):
         page = yield from session.call(METHOD, selection.scan_params(part, offset))
-        moved = total_items(page)
+        moved = paging.total_items(page, METHOD)
         if moved != total:
             raise UISDataChangedError(
                 f"total_items changed from {total} to {moved} while counting uploads; uploads are still arriving",
@@ -296,12 +309,22 @@ def _checked_records(result: dict[str, Any], offset: int, total: int, size: int)
     return records
 
 
-def build_summary(selection: UploadSelection, counts: UploadCounts) -> dict[str, Any]:
+class UploadSummary(TypedDict):
+    """What a finished wait returns (the sensor's XCom value): the window, the total, counts per status and code."""
+
+    date_from: str
+    date_till: str
+    total: int
+    statuses: dict[str, int]
+    error_codes: dict[str, int]
+
+
+def build_summary(selection: UploadSelection, counts: UploadCounts) -> UploadSummary:
     """The done summary pushed to XCom: the window, the total, counts per status and per ``error_code``."""
     return counts_summary(selection.window.start.isoformat(), selection.window.end.isoformat(), counts)
 
 
-def counts_summary(date_from: str, date_till: str, counts: UploadCounts) -> dict[str, Any]:
+def counts_summary(date_from: str, date_till: str, counts: UploadCounts) -> UploadSummary:
     """:func:`build_summary` for window bounds given as ISO text (also when no account time zone is known)."""
     return {
         "date_from": date_from,
@@ -312,7 +335,7 @@ def counts_summary(date_from: str, date_till: str, counts: UploadCounts) -> dict
     }
 
 
-def failure_message(summary: dict[str, Any]) -> str:
+def failure_message(summary: UploadSummary) -> str:
     """Why ``fail_on_error`` fails the task: how many uploads ended in ``error`` and with which codes."""
     errors = summary["statuses"].get("error", 0)
     codes = ", ".join(f"{code} x{count}" for code, count in summary["error_codes"].items()) or "no error_code given"
@@ -322,44 +345,71 @@ def failure_message(summary: dict[str, Any]) -> str:
     )
 
 
-def pending(count: int, message: str) -> Outcome:
-    """A not-done outcome."""
-    return {"state": "pending", "pending": count, "message": message}
+@dataclass(frozen=True)
+class UploadsPending:
+    """Not done: ``count`` selected uploads still have a pending status (``message`` says which, for the log)."""
+
+    count: int
+    message: str
+
+
+@dataclass(frozen=True)
+class UploadsDone:
+    """Done: no selected upload is pending; ``summary`` counts them per status and error code."""
+
+    summary: UploadSummary
+
+
+@dataclass(frozen=True)
+class NothingPending:
+    """Done without a summary: the probe counted no pending upload of a selection that does not summarize."""
+
+
+@dataclass(frozen=True)
+class UploadsFailed:
+    """Failed: a selected upload ended in ``error`` and the selection has ``fail_on_error``."""
+
+    summary: UploadSummary
+    message: str
+
+
+#: What one look at the selected uploads finds.
+Outcome = UploadsPending | UploadsDone | UploadsFailed | NothingPending
+OutcomeFlow = Generator[Effect, "Reply | None", Outcome]
 
 
 def outcome_of(selection: UploadSelection, counts: UploadCounts) -> Outcome:
     """Decide from exact counts: failed on any ``error`` (with fail_on_error), else pending or done."""
     summary = build_summary(selection, counts)
     if selection.fail_on_error and counts.statuses["error"]:
-        return {"state": "failed", "summary": summary, "message": failure_message(summary)}
+        return UploadsFailed(summary, failure_message(summary))
     waiting = sum(counts.statuses[s] for s in selection.pending_statuses)
     if waiting:
-        return pending(waiting, f"{waiting} of {counts.total} {selection.describe()} are still pending")
-    return {"state": "done", "summary": summary}
+        return UploadsPending(waiting, f"{waiting} of {counts.total} {selection.describe()} are still pending")
+    return UploadsDone(summary)
 
 
 def poke_flow(session: UISSession, selection: UploadSelection) -> OutcomeFlow:
     """One poke: the probe call, plus the summary pass when the uploads may be finished (or have failed).
 
-    Returns ``{"state": "pending", "pending", "message"}``, ``{"state": "done", "summary"}`` or
-    ``{"state": "failed", "summary", "message"}`` — JSON-able, so the trigger can put it into its event. A selection
-    with ``summarize=False`` whose probe counts nothing is done at once, with ``summary`` ``None``.
+    Returns :class:`UploadsPending`, :class:`UploadsDone` or :class:`UploadsFailed`; a selection with
+    ``summarize=False`` whose probe counts nothing is done at once: :class:`NothingPending`.
     """
     probe = yield from session.call(METHOD, selection.probe_params())
-    count = total_items(probe)
+    count = paging.total_items(probe, METHOD)
     if not count and not selection.summarize:
-        return {"state": "done", "summary": None}
+        return NothingPending()
     rows = result_records(probe)
     first = rows[0] if count and rows else {}
     if selection.window.contains(first.get("upload_time")) and first.get("status") != "error":
-        return pending(count, f"{count} {selection.describe()} have a status in {selection.watched_statuses}")
+        return UploadsPending(count, f"{count} {selection.describe()} have a status in {selection.watched_statuses}")
     attempt = 1
     while True:
         try:
             counts = yield from scan_flow(session, selection)
         except UISDataChangedError as exc:
             if attempt >= SCAN_ATTEMPTS:
-                return pending(count, f"{exc.message}; will look again")
+                return UploadsPending(count, f"{exc.message}; will look again")
             attempt += 1
             continue
         return outcome_of(selection, counts)

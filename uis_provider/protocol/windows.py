@@ -146,13 +146,6 @@ class Window:
             cursor = nxt
         return parts
 
-    def halves(self) -> tuple[Window, Window] | None:
-        """Two adjacent halves split on a whole second, or ``None`` for a one-second window."""
-        if self.seconds < 2:
-            return None
-        middle = self.start.add(seconds=math.floor(self.seconds / 2))
-        return Window(self.start, middle, self.timezone), Window(middle, self.end, self.timezone)
-
     def __iter__(self) -> Iterator[pendulum.DateTime]:
         return iter((self.start, self.end))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
@@ -25,7 +28,10 @@ from uis_provider.protocol.upload_status import (
     DEFAULT_PENDING_STATUSES,
     Outcome,
     UploadCounts,
+    UploadsDone,
     UploadSelection,
+    UploadsFailed,
+    UploadsPending,
     counts_summary,
     poke_flow,
     probe_filter,
@@ -108,6 +114,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.uis_conn_id = uis_conn_id
         self._started: float | None = None
+        self._selection: UploadSelection | None = None
 
     @cached_property
     def hook(self) -> UISHook:
@@ -124,11 +131,16 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             purpose="of uploads to watch",
         )
 
+    def checked_filter(self) -> dict[str, Any] | None:
+        """The selection's filter from the rendered parameters, with every check that needs no API call."""
+        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
+        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
+        return node
+
     def build_selection(self, context: Context) -> UploadSelection:
         """The watched uploads from the rendered parameters; every check runs before the first API call."""
         start, end = self.window_bounds(context)
-        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
-        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
+        node = self.checked_filter()
         user_id = optional_user_id(self.user_id)
         window = Window.build(start, end, self.hook.get_timezone())
         return UploadSelection(
@@ -147,8 +159,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         shown as given (asking ``get.account`` for the zone would be the call an empty selection must not make).
         """
         start, end = self.window_bounds(context)
-        node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
-        probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
+        self.checked_filter()
         optional_user_id(self.user_id)
         timezone = self.hook.settings.timezone
         if timezone:
@@ -158,10 +169,16 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         return self._finish(counts_summary(start.isoformat(), end.isoformat(), UploadCounts()), None)
 
     def execute(self, context: Context) -> Any:
-        """Poke until done (or reschedule, or defer after one poke); always end the API session on the way out."""
+        """Poke until done (poke and reschedule modes), or look once and defer to the trigger while uploads are
+        pending (deferrable); always end the API session on the way out."""
         self._started = time.monotonic()
         try:
-            return super().execute(context)
+            if not self.deferrable:
+                return super().execute(context)
+            look = self._first_look(context)
+            if look.is_done:
+                return look.xcom_value
+            self._defer()
         finally:
             self.close()
 
@@ -173,17 +190,45 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         hook = self.hook
         hook.session.bound_waits(self.budget_timeout, self.execution_timeout)
         outcome: Outcome = hook.run(poke_flow(hook.session, selection))
-        if outcome["state"] == "pending":
-            self.log.info("%s", outcome["message"])
-            if self.deferrable:
-                self._defer(selection)
+        if isinstance(outcome, UploadsPending):
+            self.log.info("%s", outcome.message)
+            self._selection = selection
             return PokeReturnValue(is_done=False)
-        return self._finish(outcome["summary"], outcome.get("message"))
+        if isinstance(outcome, UploadsFailed):
+            return self._finish(outcome.summary, outcome.message)
+        if isinstance(outcome, UploadsDone):
+            return self._finish(outcome.summary, None)
+        raise AirflowException(f"a sensor's selection always summarizes, yet its poke found {outcome!r}")
 
-    def _defer(self, selection: UploadSelection) -> None:
+    def _first_look(self, context: Context) -> PokeReturnValue:
+        """The poke before deferring, under the rules ``BaseSensorOperator.execute`` gives every poke: a failure or
+        timeout skips the task with ``soft_fail`` or ``never_fail``, any other error only with ``never_fail``, and
+        with ``silent_fail`` such an error is logged and the poke made again after ``poke_interval``."""
+        never_fail = bool(getattr(self, "never_fail", False))
+        while True:
+            try:
+                return self.poke(context)
+            except (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException) as exc:
+                if self.soft_fail or never_fail:
+                    raise AirflowSkipException("Skipping due to soft_fail or never_fail.") from exc
+                raise
+            except AirflowSkipException:
+                raise
+            except Exception as exc:
+                if not getattr(self, "silent_fail", False):
+                    if never_fail:
+                        raise AirflowSkipException("Skipping due to never_fail is set to True.") from exc
+                    raise
+                self.log.exception("Sensor poke failed; poking again in %g s", self.poke_interval)
+            time.sleep(self.poke_interval)
+
+    def _defer(self) -> None:
+        """Hand the wait to the trigger, with what is left of ``timeout``, and free the worker slot."""
+        if self._selection is None:  # only a poke that found uploads pending leads here, and it kept its selection
+            raise AirflowException("no pending selection to hand to the trigger")
         elapsed = time.monotonic() - self._started if self._started is not None else 0.0
         trigger = UISUploadedCallsTrigger.for_selection(
-            selection,
+            self._selection,
             uis_conn_id=self.uis_conn_id,
             poll_interval=self.poke_interval,
             retry_policy=self.api_retry_policy,
@@ -196,7 +241,8 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             timeout=timedelta(seconds=max(0.0, self.timeout - elapsed)),
         )
 
-    def _finish(self, summary: dict[str, Any], failure: str | None) -> PokeReturnValue:
+    def _finish(self, summary: Mapping[str, Any], failure: str | None) -> PokeReturnValue:
+        """Log the summary; fail the task with ``failure`` when there is one, else end the wait with the summary."""
         self.log.info(
             "%d selected uploads in [%s, %s): statuses %s, error codes %s",
             summary["total"],

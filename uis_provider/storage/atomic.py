@@ -78,45 +78,57 @@ def to_storage_path(
     path as ``s3://conn_id@bucket/key``. A connection with a local path is refused (it would be ignored), and so is
     one that does not exist (Airflow would go on without credentials).
     """
-    if not isinstance(uri, (str, os.PathLike, ObjectStoragePath)):
-        raise ValueError(f"{parameter} must be a string URI or a path, got {type(uri).__name__} {uri!r:.80}")
-    if isinstance(uri, ObjectStoragePath):
-        text = str(uri)
-        scheme, netloc, local_path = (uri.protocol or "").lower(), "", uri.path
-    else:
-        text = (os.fspath(uri) if isinstance(uri, os.PathLike) else uri).strip()
-        parts = urlsplit(text)
-        scheme, netloc, local_path = parts.scheme.lower(), parts.netloc, parts.path
+    text, scheme, netloc, local_path = _split_uri(uri, parameter)
     if not text:
         raise _invalid(text, "got an empty path", parameter)
     if text.endswith("/"):
         raise _invalid(text, "the path ends with '/', so it names a directory, not an object", parameter)
     if scheme in LOCAL_PROTOCOLS:
-        if netloc:
-            raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)", parameter)
-        if not os.path.isabs(local_path):
-            raise _invalid(text, "relative paths are ambiguous on a worker", parameter)
-        if conn_id is not None:
-            raise ValueError(
-                f"{_conn_parameter(parameter)}={conn_id!r} is set, but {parameter} {_redacted(text)!r} is a local "
-                "path, which takes no connection; drop the connection, or give an object-store URI such as "
-                "s3://bucket/key for it to apply to"
-            )
+        _check_local(text, netloc, local_path, conn_id, parameter)
     else:
         _check_scheme(scheme, text, parameter)
-    if isinstance(uri, ObjectStoragePath):
-        path = uri if conn_id in (None, storage_conn_id(uri)) else ObjectStoragePath(uri, conn_id=conn_id)
-    elif conn_id is None:
-        # Before 3.2 an explicit conn_id=None would shadow the one written in the URI (s3://conn_id@bucket/key).
-        path = ObjectStoragePath(text)
-    else:
-        path = ObjectStoragePath(text, conn_id=conn_id)
+    path = _storage_path(uri, text, conn_id)
     if path.protocol not in LOCAL_PROTOCOLS:
         if not path.key:
             raise _invalid(text, "the URI names a bucket but no object key", parameter)
         _check_connection(storage_conn_id(path), parameter)
         _check_store(path, text, parameter)
     return path
+
+
+def _split_uri(uri: object, parameter: str) -> tuple[str, str, str, str]:
+    """The path parameter as text, and its scheme (lower case), host and path; refuse what is not a path at all."""
+    if not isinstance(uri, (str, os.PathLike, ObjectStoragePath)):
+        raise ValueError(f"{parameter} must be a string URI or a path, got {type(uri).__name__} {uri!r:.80}")
+    if isinstance(uri, ObjectStoragePath):
+        return str(uri), (uri.protocol or "").lower(), "", uri.path
+    text = (os.fspath(uri) if isinstance(uri, os.PathLike) else uri).strip()
+    parts = urlsplit(text)
+    return text, parts.scheme.lower(), parts.netloc, parts.path
+
+
+def _check_local(text: str, netloc: str, local_path: str, conn_id: str | None, parameter: str) -> None:
+    """Refuse a local path a worker cannot resolve the same way (a host, a relative path) or given a connection."""
+    if netloc:
+        raise _invalid(text, "a file URI needs three slashes and no host (file:///absolute/path)", parameter)
+    if not os.path.isabs(local_path):
+        raise _invalid(text, "relative paths are ambiguous on a worker", parameter)
+    if conn_id is not None:
+        raise ValueError(
+            f"{_conn_parameter(parameter)}={conn_id!r} is set, but {parameter} {_redacted(text)!r} is a local "
+            "path, which takes no connection; drop the connection, or give an object-store URI such as "
+            "s3://bucket/key for it to apply to"
+        )
+
+
+def _storage_path(uri: str | os.PathLike[str] | ObjectStoragePath, text: str, conn_id: str | None) -> ObjectStoragePath:
+    """The ``ObjectStoragePath`` of the parameter, with ``conn_id`` when one is given (else the URI's own)."""
+    if isinstance(uri, ObjectStoragePath):
+        return uri if conn_id in (None, storage_conn_id(uri)) else ObjectStoragePath(uri, conn_id=conn_id)
+    if conn_id is None:
+        # Before 3.2 an explicit conn_id=None would shadow the one written in the URI (s3://conn_id@bucket/key).
+        return ObjectStoragePath(text)
+    return ObjectStoragePath(text, conn_id=conn_id)
 
 
 def _conn_parameter(parameter: str) -> str:

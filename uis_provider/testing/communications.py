@@ -8,6 +8,7 @@ Calls still in progress are not in it. Ordered by (date_time, type, the type's o
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from uis_provider.testing.chats import Chats
@@ -20,27 +21,22 @@ _CALL, _CHAT, _GOAL, _OFFLINE = range(4)
 _OWN = frozenset({"id", "communication_type", "date_time"})
 
 
+@dataclass(eq=False)
 class Communications:
     """The four kinds of communication as one report."""
 
-    def __init__(
-        self,
-        calls: CallsReport,
-        chats: Chats,
-        goals: DailyTable,
-        offline_messages: DailyTable,
-        *,
-        columns: tuple[str, ...],
-        visitor_types: tuple[str, ...],
-    ) -> None:
-        self.calls = calls
-        self.chats = chats
-        self.goals = goals
-        self.offline_messages = offline_messages
-        self.columns = columns
-        self.visitor_types = visitor_types
-        #: The calls report prints visitor types in other words: map them by position.
-        self._call_visitor_types = dict(zip(calls.visitor_types, visitor_types, strict=True))
+    calls: CallsReport
+    chats: Chats
+    goals: DailyTable
+    offline_messages: DailyTable
+    _: KW_ONLY
+    columns: tuple[str, ...]
+    visitor_types: tuple[str, ...]
+    #: The calls report prints visitor types in other words: map them by position.
+    _call_visitor_types: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._call_visitor_types = dict(zip(self.calls.visitor_types, self.visitor_types, strict=True))
 
     def window(self, lo: int, hi: int, now: float) -> list[int]:
         """Refs of the communications dated in local ``[lo, hi)``, in natural order."""

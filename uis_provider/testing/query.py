@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uis_provider.protocol.catalog import MethodSpec
+from uis_provider.protocol.filter_syntax import OPERATORS
 from uis_provider.testing.errors import APIError
 from uis_provider.testing.timefmt import parse_api_datetime
 
@@ -19,28 +20,6 @@ Predicate = Callable[[Record], bool]
 MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
 DEFAULT_LIMIT = 1000
-OPERATORS = frozenset(
-    {
-        "=",
-        "!=",
-        "<",
-        ">",
-        "<=",
-        ">=",
-        "like",
-        "ilike",
-        "not_like",
-        "not_ilike",
-        "regexp",
-        "jsquery",
-        "in",
-        "not_in",
-        "overlap",
-        "not_overlap",
-        "is_null",
-        "is_not_null",
-    }
-)
 #: Operators on array columns: null tests, and whether any item (or any value of an item object) is listed.
 _ARRAY_OPERATORS = frozenset({"overlap", "not_overlap"})
 #: The emulator's value kind of each vendor column type.

@@ -19,71 +19,36 @@ from typing import Any, TypeVar
 import requests
 
 from uis_provider.protocol.auth import ConnectionSettings
-from uis_provider.protocol.jsonrpc import CONTENT_TYPE
 from uis_provider.protocol.session import Effect, Reply, Send, Sleep
-from uis_provider.transport.failures import unanswered
+from uis_provider.transport.collector import decoding
+from uis_provider.transport.common import (
+    HEADERS,
+    declared_length,
+    declared_too_large,
+    grown,
+    oversized,
+    warn_if_unverified,
+)
+from uis_provider.transport.failures import client_failure
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Largest answer body accepted. A 10 000-record page is about 8 MB with typical records and can reach a few tens of
-#: MB with long comments, tags and recording lists; anything past this bound is no UIS page. A padded answer under
-#: it that claims fewer records than total_items promises is caught by the paginator's page-size check instead.
-MAX_BODY_BYTES = 128 * 1024 * 1024
 #: Bodies declared this large or larger are read into an anonymous memory map of their exact length: one allocation,
-#: handed back to the OS as soon as the page is decoded. Grown as a bytearray, freed 7 MB bodies stay in glibc's
-#: per-thread heaps once its dynamic mmap threshold has risen: measured +15-25 MB of peak RSS at four pages ahead.
+#: handed back to the OS as soon as the page is decoded. Grown as a bytearray, freed page bodies stay in glibc's
+#: per-thread heaps once its dynamic mmap threshold has risen (the peak RSS this saves: ``bench/README.md``).
 MAPPED_BODY_BYTES = 1024 * 1024
 
 
-def oversized(method: str) -> str:
-    """The failure text for an answer larger than :data:`MAX_BODY_BYTES` (declared or received)."""
-    return (
-        f"the answer to {method} is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB, far more than a 10 000-record "
-        "page; if the records really are that large, lower page_size"
-    )
-
-
-def declared_length(headers: Any) -> int | None:
-    """The answer's ``Content-Length`` as a number, or ``None`` when it is missing or not one."""
-    declared = str(headers.get("Content-Length") or "")
-    return int(declared) if declared.isdigit() else None
-
-
-def declared_too_large(headers: Any) -> bool:
-    """True when the answer's ``Content-Length`` already exceeds :data:`MAX_BODY_BYTES`."""
-    length = declared_length(headers)
-    return length is not None and length > MAX_BODY_BYTES
-
-
-def tls_refused(method: str, error: BaseException) -> Reply:
-    """The permanent failure of a TLS handshake refused (an untrusted certificate does not become trusted on retry)."""
-    return Reply(
-        failure=f"TLS handshake failed during {method} ({type(error).__name__}): the server's certificate is not "
-        "trusted or does not match the host. Fix the connection's host, or trust its CA: set the connection's "
-        "'CA bundle' field (extra 'ca_bundle') to the PEM file of the CA that signed it (behind a TLS-inspecting "
-        "proxy: the proxy's CA)",
-        permanent=True,
-    )
-
-
-def warn_if_unverified(settings: ConnectionSettings | None) -> None:
-    """Say so in the log whenever a client is made for a connection with ``verify: false``."""
-    if settings is not None and not settings.verify and settings.endpoint.startswith("https://"):
-        log.warning(
-            "UIS: TLS certificate verification is OFF for %s (connection extra verify=false)", settings.endpoint
-        )
-
-
-def new_http_session(settings: ConnectionSettings | None = None) -> requests.Session:
-    """A ``requests`` session with keep-alive, trusting the CAs and using the proxy of ``settings``.
+def new_http_client(settings: ConnectionSettings | None = None) -> requests.Session:
+    """A keep-alive ``requests`` session, trusting the CAs and using the proxy of ``settings``.
 
     Verification is on unless the connection says ``verify: false``; :meth:`ConnectionSettings.tls_trust` decides
-    the CA file, the same one the async transport uses.
+    the CA file, the same one the async transport's :func:`uis_provider.transport.aio.new_http_client` uses.
     """
     http = requests.Session()
-    http.headers.update({"Content-Type": CONTENT_TYPE, "Accept": "application/json"})
+    http.headers.update(HEADERS)
     if settings is not None:
         http.verify = settings.tls_trust(os.environ)
         if settings.proxy:
@@ -111,18 +76,11 @@ def post(http: requests.Session, endpoint: str, effect: Send) -> Reply:
                 return _mapped_reply(response, length, effect.method)
             body = bytearray()
             for chunk in response.iter_content(chunk_size=1024 * 1024):
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
+                if not grown(body, chunk):
                     return Reply(failure=oversized(effect.method))
             return Reply(status=response.status_code, body=body)
-    except requests.Timeout:
-        return Reply(failure=f"timed out after {effect.timeout:g} s waiting for {effect.method}")
-    except requests.exceptions.SSLError as exc:
-        return tls_refused(effect.method, exc)
-    except requests.ConnectionError as exc:
-        return unanswered(effect.method, endpoint, exc)
     except requests.RequestException as exc:
-        return Reply(failure=f"HTTP failure during {effect.method} ({type(exc).__name__})")
+        return client_failure(effect, endpoint, exc, timeout=requests.Timeout, connection=requests.ConnectionError)
 
 
 def _mappable_length(headers: Any) -> int | None:
@@ -133,8 +91,8 @@ def _mappable_length(headers: Any) -> int | None:
     return length if length >= MAPPED_BODY_BYTES else None
 
 
-#: An anonymous private map whose pages are made at once (Linux): one fault per page as the body arrives cost ~40 %
-#: of the client's page faults on a 10-page window.
+#: An anonymous private map whose pages are made at once (Linux), rather than one page fault per page as the body
+#: arrives.
 _MAP_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0)
 
 
@@ -186,7 +144,8 @@ def run(
                 effect = flow.send(None)
             else:
                 reply = post(http, endpoint, effect)
-                effect = flow.send(reply)
+                with decoding(reply):
+                    effect = flow.send(reply)
     except StopIteration as stop:
         return stop.value
 
@@ -219,7 +178,7 @@ class FlowPool:
     def _http(self) -> requests.Session:
         http: requests.Session | None = getattr(self._local, "http", None)
         if http is None:
-            http = new_http_session(self._settings)
+            http = new_http_client(self._settings)
             self._local.http = http
             with self._sessions_lock:
                 self._sessions.append(http)

@@ -15,7 +15,31 @@ from uis_provider.hooks.uis_async import UISAsyncHook
 from uis_provider.protocol import paging
 from uis_provider.protocol.budget import DEFAULT_BUDGET_TIMEOUT, budget_timeout_seconds
 from uis_provider.protocol.retry import RetryPolicy
-from uis_provider.protocol.upload_status import DEFAULT_PENDING_STATUSES, UploadSelection, poke_flow
+from uis_provider.protocol.upload_status import (
+    DEFAULT_PENDING_STATUSES,
+    SELECTION_FIELDS,
+    NothingPending,
+    UploadsDone,
+    UploadSelection,
+    UploadsFailed,
+    UploadsPending,
+    poke_flow,
+)
+
+
+def final_event(outcome: UploadsDone | UploadsFailed | NothingPending) -> dict[str, Any]:
+    """The trigger's event for a finished wait: ``{"status": "success", "summary"}`` (``summary`` ``None`` when
+    the selection does not summarize) or ``{"status": "failure", "message", "summary"}``; JSON-able, as the
+    triggerer stores it."""
+    if isinstance(outcome, UploadsFailed):
+        return {"status": "failure", "message": outcome.message, "summary": outcome.summary}
+    return {"status": "success", "summary": outcome.summary if isinstance(outcome, UploadsDone) else None}
+
+
+def timeout_event(outcome: UploadsPending) -> dict[str, Any]:
+    """The trigger's event when its deadline passes with uploads still pending (the extract lands anyway)."""
+    message = f"{outcome.message}; stopped waiting at the deadline"
+    return {"status": "timeout", "pending": outcome.count, "message": message}
 
 
 class UISUploadedCallsTrigger(BaseTrigger):
@@ -109,35 +133,22 @@ class UISUploadedCallsTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "uis_conn_id": self.uis_conn_id,
-                "date_from": self.date_from,
-                "date_till": self.date_till,
-                "timezone": self.timezone,
-                "filter": self.filter,
-                "pending_statuses": list(self.pending_statuses),
-                "fail_on_error": self.fail_on_error,
-                "user_id": self.user_id,
-                "page_size": self.page_size,
+                **self.selection_kwargs(),
                 "poll_interval": self.poll_interval,
                 "retry_policy": self.retry_policy,
-                "summarize": self.summarize,
                 "deadline": self.deadline,
                 "budget_timeout": self.budget_timeout,
             },
         )
 
+    def selection_kwargs(self) -> dict[str, Any]:
+        """The watched uploads as JSON-able kwargs of
+        :meth:`~uis_provider.protocol.upload_status.UploadSelection.from_kwargs`."""
+        return {name: getattr(self, name) for name in SELECTION_FIELDS}
+
     def selection(self) -> UploadSelection:
         """The watched uploads, rebuilt from the serialized kwargs."""
-        return UploadSelection.from_kwargs(
-            date_from=self.date_from,
-            date_till=self.date_till,
-            timezone=self.timezone,
-            filter=self.filter,
-            pending_statuses=self.pending_statuses,
-            fail_on_error=self.fail_on_error,
-            user_id=self.user_id,
-            page_size=self.page_size,
-            summarize=self.summarize,
-        )
+        return UploadSelection.from_kwargs(**self.selection_kwargs())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done, failed or errored; clean up (logout, close) before the one terminal event."""
@@ -159,16 +170,11 @@ class UISUploadedCallsTrigger(BaseTrigger):
                 await asyncio.sleep(self._next_sleep())
                 session.bound_waits(self.budget_timeout)
                 outcome = await hook.run(poke_flow(session, selection))
-                if outcome["state"] == "done":
-                    return TriggerEvent({"status": "success", "summary": outcome["summary"]})
-                if outcome["state"] == "failed":
-                    return TriggerEvent(
-                        {"status": "failure", "message": outcome["message"], "summary": outcome["summary"]}
-                    )
+                if not isinstance(outcome, UploadsPending):
+                    return TriggerEvent(final_event(outcome))
                 if self.deadline is not None and time.time() >= self.deadline:
-                    message = f"{outcome['message']}; stopped waiting at the deadline"
-                    return TriggerEvent({"status": "timeout", "pending": outcome["pending"], "message": message})
-                self.log.info("%s; looking again in %g s", outcome["message"], self._next_sleep())
+                    return TriggerEvent(timeout_event(outcome))
+                self.log.info("%s; looking again in %g s", outcome.message, self._next_sleep())
         except UISError as exc:
             return TriggerEvent({"status": "error", "message": str(exc), "mnemonic": exc.mnemonic})
 
