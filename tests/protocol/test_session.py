@@ -177,6 +177,18 @@ def test_logout_ends_the_session_and_a_failure_only_drops_the_token() -> None:
     assert drive(api.logout(), clock, []) == (None, []), "nothing to end"
 
 
+def test_a_logout_the_minute_budget_refuses_is_dropped_not_waited_out_or_counted() -> None:
+    clock = Clock()
+    api = login_session(clock)
+    drive(api.call("get.account"), clock, [logged_in("tok-1"), ok])
+    before = clock.now
+    _, effects = drive(api.logout(), clock, ["minute"])
+    assert len(sends(effects)) == 1 and not [e for e in effects if isinstance(e, Sleep)], "one try, no wait"
+    assert clock.now == before
+    assert api.stats.refusals == 0 and api.stats.retries == 0
+    assert not api.logged_in
+
+
 def test_an_assumed_endpoint_is_named_in_a_failure_to_reach_it() -> None:
     clock = Clock()
     settings = settings_for("uis_test", "dataapi.example", None, "key", None)

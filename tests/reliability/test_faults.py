@@ -87,12 +87,14 @@ def test_50k_window_under_20_percent_faults_and_expiring_sessions_is_byte_identi
     faults = Counter(r["fault"] for r in log if r["fault"])
     assert set(faults) == set(FAULT_KINDS), "the seed must exercise every fault kind"
     assert 0.1 < sum(faults.values()) / len(log) < 0.3
-    # every injected fault cost exactly one retry (a lost logout is not retried), and no call ran out of retries;
-    # a per-minute refusal is back-pressure: waited out without using up a retry
-    retried = sum(1 for r in log if r["fault"] not in (None, "limit_minute") and r["method"] != "logout.user")
+    # every injected fault cost exactly one retry, and no call ran out of retries; a per-minute refusal is
+    # back-pressure: waited out without using up a retry. The closing logout is best effort: whatever fault it
+    # meets (a refusal included) only drops the token, so it is neither retried nor waited out.
+    kept = [r for r in log if r["method"] != "logout.user"]
+    retried = sum(1 for r in kept if r["fault"] not in (None, "limit_minute"))
     stats = hook.session.stats
     assert stats.retries == retried
-    assert stats.refusals == faults["limit_minute"] > 0
+    assert stats.refusals == sum(1 for r in kept if r["fault"] == "limit_minute") > 0
     retry_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("UIS: retry ")]
     assert len(retry_lines) == stats.retries
     attempts = [int(m.group(1)) for m in (re.search(r"retry (\d+)/(\d+)", line) for line in retry_lines) if m]
