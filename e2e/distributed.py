@@ -313,13 +313,32 @@ def processes_in_session(sid: int) -> list[int]:
     return [pid for pid in pids if _session(pid) == sid]
 
 
-def kill_session(sid: int) -> list[int]:
-    """SIGKILL every process of session ``sid`` at once, as when its machine dies; the pids killed."""
+def signal_session(sid: int, signum: int) -> list[int]:
+    """Send ``signum`` to every process of session ``sid``; the pids signalled."""
     pids = processes_in_session(sid)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
     return pids
+
+
+def freeze_session(sid: int) -> list[int]:
+    """SIGSTOP every process of session ``sid`` until none is left running, so that what they hold open can be read
+    and cannot change before the kill; a process forked while the first stops went out is stopped by the next round."""
+    stopped: set[int] = set()
+    while True:
+        fresh = set(processes_in_session(sid)) - stopped
+        if not fresh:
+            return sorted(stopped)
+        for pid in fresh:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= fresh
+
+
+def kill_session(sid: int) -> list[int]:
+    """SIGKILL every process of session ``sid`` at once, as when its machine dies; the pids killed."""
+    return signal_session(sid, signal.SIGKILL)
 
 
 def open_spools(pids: list[int], spool_dir: Path) -> dict[int, set[str]]:
@@ -347,11 +366,17 @@ def step_kill_worker(ctx: Context, stack: AirflowStack, api: UISEmulator, s3: S3
     victim = stack.process(f"worker-{WORKERS[0].partition('@')[0]}")
     survivor = stack.process(f"worker-{WORKERS[1].partition('@')[0]}")
 
-    def spooling() -> dict[int, set[str]] | None:
-        held = open_spools(processes_in_session(victim.pid), spool_dir)
+    def frozen_spooling() -> dict[int, set[str]] | None:
+        """Freeze the victim once it holds a spool; what it holds then is what the kill leaves behind (a spool seen
+        open a moment before the kill could be finished and removed by then, and the kill would prove nothing)."""
+        if not open_spools(processes_in_session(victim.pid), spool_dir):
+            return None
+        held = open_spools(freeze_session(victim.pid), spool_dir)
+        if not held:
+            signal_session(victim.pid, signal.SIGCONT)
         return held or None
 
-    held = wait_for(f"{victim.name} to spool an extract", spooling, timeout=300, interval=0.1)
+    held = wait_for(f"{victim.name} to spool an extract", frozen_spooling, timeout=300, interval=0.1)
     running = [ti for ti in task_instances(stack, DAILY) if ti["state"] == "running"]
     group = kill_session(victim.pid)
     victim.popen.wait(timeout=30)
