@@ -53,6 +53,7 @@ SUBSET = (
     "tests/test_connection_form.py",
     "tests/test_asset_events.py",
     "tests/test_lookback.py",
+    "tests/storage/test_atomic.py",
     "tests/storage/test_manifest.py",
     "tests/storage/test_formats.py",
     "tests/storage/test_formats_typed.py",
