@@ -195,42 +195,51 @@ class BudgetShare:
         ``in_flight`` is the points of this client's other calls still unanswered: the budget may have charged them
         already, so the reading's count of the others' spending leaves them out.
         """
-        if reading.minute_limit is None or reading.minute_remaining is None or reading.minute_reset is None:
+        limit, remaining, reset = reading.minute_limit, reading.minute_remaining, reading.minute_reset
+        if limit is None or remaining is None or reset is None:
             return
-        # more left than the last reading said, and an end a second or more later (``minute_reset`` is whole seconds):
-        # the budget refilled; more left alone is an answer charged before the last one but read after it
-        refilled = (
-            self._last_remaining is not None
-            and self._period_end is not None
-            and reading.minute_remaining > self._last_remaining
-            and reading.taken_at + reading.minute_reset >= self._period_end + RESET_GRAIN
-        )
-        used = reading.minute_limit - reading.minute_remaining
-        if self._period_end is None or reading.taken_at >= self._period_end or refilled:
-            first = self._period_end is None
-            self._seen_reset = not first
-            self._previous = self._current
-            self._spent = 0
-            self._last_remaining = None
-            self._period_end = reading.taken_at + reading.minute_reset
-            # what was gone before this client's first answer (but its own calls) was spent before it ran
-            self._before = max(0.0, used - weight - in_flight) if first else 0.0
-            self._arrived = reading.taken_at if first else None
-        if self._last_remaining is None or reading.minute_remaining < self._last_remaining:
-            self._last_remaining = reading.minute_remaining  # the fewest left this period: answers come out of order
+        used = limit - remaining
+        end = reading.taken_at + reset
+        if self._period_end is None or reading.taken_at >= self._period_end or self._refilled(remaining, end):
+            self._start_period(reading.taken_at, end, others_before=used - weight - in_flight)
+        if self._last_remaining is None or remaining < self._last_remaining:
+            self._last_remaining = remaining  # the fewest left this period: answers come out of order
         self._spent += weight
         self._others_spent = max(0.0, used - self._before - self._spent - in_flight)
+        self._estimate(reading.taken_at, limit, reset, max(period, reset))
+
+    def _refilled(self, remaining: float, end: float) -> bool:
+        """More left than the last reading said, and an ``end`` a second or more later (``minute_reset`` is whole
+        seconds): the budget refilled. More left alone is an answer charged before the last one but read after it."""
+        if self._last_remaining is None or self._period_end is None:
+            return False
+        return remaining > self._last_remaining and end >= self._period_end + RESET_GRAIN
+
+    def _start_period(self, taken_at: float, end: float, others_before: float) -> None:
+        """A budget period ending at ``end`` begins with a reading taken at ``taken_at``. In the first one,
+        ``others_before`` (the points gone by this client's first answer but its own calls) were spent before it ran,
+        so they are not counted as a crowd."""
+        first = self._period_end is None
+        self._seen_reset = not first
+        self._previous = self._current
+        self._spent = 0
+        self._last_remaining = None
+        self._period_end = end
+        self._before = max(0.0, others_before) if first else 0.0
+        self._arrived = taken_at if first else None
+
+    def _estimate(self, taken_at: float, limit: float, reset: float, period: float) -> None:
+        """This period's sharers and the others' pace, from what was spent since this client ran."""
         counted = self._spent + self._others_spent  # spent in this period since this client ran
-        period = max(period, reading.minute_reset)
-        self._period, self._age = period, period - reading.minute_reset
-        running = self._age if self._arrived is None else reading.taken_at - self._arrived
+        self._period, self._age = period, period - reset
+        running = self._age if self._arrived is None else taken_at - self._arrived
         opened = max(EARLY_SHARE * period, running)  # seconds the others' spending counted here took, roughly
         self._others_rate = self._others_spent / opened if opened > 0 else 0.0
         self._current = counted / self._spent
         if not self._seen_reset:
             # a first wave's calls land together: what the period will have spent at their pace (never more than
             # the budget) counts the others whose calls are still in flight
-            projected = min(reading.minute_limit - self._before, counted + self._others_rate * reading.minute_reset)
+            projected = min(limit - self._before, counted + self._others_rate * reset)
             self._current = max(self._current, projected / self._spent)
 
     def points_left(self, reading: RateLimits, now: float) -> float | None:
