@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from airflow.sdk.plugins_manager import integrate_macros_plugins
 
     from uis_provider.exceptions import UISError
-    from uis_provider.extract import checked_output, extract_window
+    from uis_provider.extract import extract_window, validate_output
     from uis_provider.hooks.uis import UISHook
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
     from uis_provider.protocol.budget import BudgetDeadline
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome: dict[str, object] = {"day": args.day, "ok": True, "error": None, "records": 0}
     # the path of UISUploadedCallsToStorageOperator.execute: the output probe, its deadline, a hook, the extract engine
     probe_output(
-        checked_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
+        validate_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
     )
     deadline = BudgetDeadline.for_task(operator.budget_timeout, operator.execution_timeout, time.time())
     with UISHook(operator.uis_conn_id, budget_deadline=deadline) as hook:

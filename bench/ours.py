@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from uis_provider.extract import checked_output, extract_window
+    from uis_provider.extract import extract_window, validate_output
     from uis_provider.hooks.uis import UISHook
     from uis_provider.operators.uploaded_calls import UISUploadedCallsToStorageOperator
     from uis_provider.protocol import jsonrpc
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_started = time.process_time()
     start, end = operator.window_bounds({})
     query = operator.build_query()
-    path = checked_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
+    path = validate_output(operator.output_path, operator.output_conn_id, operator.file_format, operator.compression)
     probe_output(path)
     with UISHook(operator.uis_conn_id, **hook_options) as hook:
         window = Window.build(start, end, hook.get_timezone())

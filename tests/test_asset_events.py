@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
-from uis_provider.asset_events import check_partition_assets, emit, event_extra, partition_key
+from uis_provider.asset_events import emit, event_extra, partition_key, validate_partition_assets
 from uis_provider.exceptions import UISConfigurationError
 from uis_provider.protocol.windows import Window
 from uis_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
@@ -59,14 +59,14 @@ def test_partition_key_is_the_window_start_on_the_account_wall_clock(start: str,
 
 
 def test_partition_assets_needs_airflow_3_3() -> None:
-    assert check_partition_assets(False) is False
+    assert validate_partition_assets(False) is False
     with pytest.raises(UISConfigurationError, match="partition_assets must be True or False"):
-        check_partition_assets("yes")
+        validate_partition_assets("yes")
     if AIRFLOW_V_3_3_PLUS:
-        assert check_partition_assets(True) is True
+        assert validate_partition_assets(True) is True
     else:
         with pytest.raises(UISConfigurationError, match=r"needs Airflow 3\.3 or later"):
-            check_partition_assets(True)
+            validate_partition_assets(True)
 
 
 class Accessor:

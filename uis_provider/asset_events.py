@@ -40,7 +40,7 @@ def partition_key(window: Window) -> str:
     return window.start.strftime(PARTITION_KEY_FORMAT)
 
 
-def check_partition_assets(value: Any) -> bool:
+def validate_partition_assets(value: Any) -> bool:
     """``partition_assets`` as a bool; True is refused on Airflow lines where a task cannot set a partition key."""
     if not isinstance(value, bool):
         raise UISConfigurationError(f"partition_assets must be True or False, got {value!r}")

@@ -9,6 +9,8 @@ With Airflow installed every class is an ``AirflowException`` (what a task's cal
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -261,6 +263,16 @@ class UISConfigurationError(UISError):
     def _describe(self) -> str:
         # no API call was made: say so, rather than the "UIS API:" head of errors the API answered
         return "UIS configuration: " + self.message
+
+
+@contextmanager
+def configuration_errors() -> Iterator[None]:
+    """Raise a ``ValueError`` of a pure validator (``protocol/``, ``storage/``, usable without Airflow) as the task's
+    :class:`UISConfigurationError`, with its message and without the chain."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UISConfigurationError(str(exc)) from None
 
 
 AUTH_MNEMONICS = frozenset({"access_token_invalid", "access_token_expired", "access_token_blocked", "auth_error"})

@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from uis_provider.exceptions import UISConfigurationError, UISDataChangedError, UISError, UISPagingLimitError
+from uis_provider.exceptions import (
+    UISConfigurationError,
+    UISDataChangedError,
+    UISError,
+    UISPagingLimitError,
+    configuration_errors,
+)
 from uis_provider.protocol import paging
 from uis_provider.protocol.catalog import catalog
 from uis_provider.protocol.filters import stable_sort, validate_fields, validate_filter, validate_sort
@@ -94,7 +100,7 @@ class ReportQuery:
             )
         checked_filter = validate_filter(filter, method=spec)
         checked_sort = stable_sort(validate_sort(sort, spec), spec)
-        extras = checked_extra_params(extra_params, spec)
+        extras = validate_extra_params(extra_params, spec)
         return cls(
             method=spec,
             fields=tuple(checked_fields) if checked_fields is not None else None,
@@ -202,7 +208,7 @@ def resolve_method(name: Any) -> ReportMethod:
     )
 
 
-def checked_extra_params(extra_params: Any, method: ReportMethod) -> dict[str, Any]:
+def validate_extra_params(extra_params: Any, method: ReportMethod) -> dict[str, Any]:
     """``extra_params`` as a dict of the method's own parameters; the engine's and unknown ones are refused."""
     extras = optional_mapping(extra_params, "extra_params")
     clash = sorted(RESERVED_PARAMS.intersection(extras))
@@ -519,7 +525,7 @@ def extract_window(
     callback for each pass, which sees every page written in it (typed or plain records); an exception it raises aborts the pass and
     leaves the previous output in place.
     """
-    path = checked_output(output_path, output_conn_id, file_format, compression)
+    path = validate_output(output_path, output_conn_id, file_format, compression)
     kinds = {**dict(query.method.column_kinds), **(column_kinds or {})}
     attempts = positive_int(max_attempts, "max_attempts", "passes over a window whose data moves")
     attempt = 1
@@ -563,22 +569,14 @@ def extract_window(
         )
 
 
-def checked_output(
+def validate_output(
     output_path: Any, output_conn_id: str | None, file_format: str, compression: str | None
 ) -> ObjectStoragePath:
-    """Validate the output options and path before any call, as :class:`UISConfigurationError`."""
-    check_output_options(file_format, compression)
-    if output_path is None:
-        raise UISConfigurationError("output_path is not set; give the URI the window lands at, e.g. s3://bucket/key")
-    try:
-        return to_storage_path(output_path, output_conn_id)
-    except ValueError as exc:
-        raise UISConfigurationError(str(exc)) from None
-
-
-def check_output_options(file_format: Any, compression: Any) -> None:
-    """``file_format``/``compression`` the writers support, else :class:`UISConfigurationError` with the choices."""
-    try:
+    """The output path, with the output options checked before any call, as :class:`UISConfigurationError`."""
+    with configuration_errors():
         validate_output_options(file_format, compression)
-    except ValueError as exc:
-        raise UISConfigurationError(str(exc)) from None
+        if output_path is None:
+            raise UISConfigurationError(
+                "output_path is not set; give the URI the window lands at, e.g. s3://bucket/key"
+            )
+        return to_storage_path(output_path, output_conn_id)

@@ -128,7 +128,7 @@ def pending_selection(window: Window, filter: dict[str, Any] | None, user_id: in
     return UploadSelection(window=window, filter=filter, user_id=user_id, summarize=False)
 
 
-def check_pending(hook: UISHook, selection: UploadSelection) -> Outcome:
+def poll_pending(hook: UISHook, selection: UploadSelection) -> Outcome:
     """One look: :class:`~uis_provider.protocol.upload_status.UploadsPending`, or done (one call when pending or
     when none is; a summary pass only when the probe's first row falls on the window's end second)."""
     return hook.run(poke_flow(hook.session, selection))
@@ -157,7 +157,7 @@ def wait_until_settled(
     started = clock()
     checks = 0
     while True:
-        outcome = check_pending(hook, selection)
+        outcome = poll_pending(hook, selection)
         checks += 1
         waited = clock() - started
         if not isinstance(outcome, UploadsPending):

@@ -18,7 +18,13 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from uis_provider.exceptions import UISConfigurationError, UISError, UISRateLimitError, UISTransportError
+from uis_provider.exceptions import (
+    UISConfigurationError,
+    UISError,
+    UISRateLimitError,
+    UISTransportError,
+    configuration_errors,
+)
 from uis_provider.protocol.jsonrpc import result_data
 from uis_provider.protocol.upload_plan import (
     Batch,
@@ -81,10 +87,8 @@ def read_file(
 
 
 def _source_path(uri: Any, conn_id: str | None) -> ObjectStoragePath:
-    try:
+    with configuration_errors():
         path = to_storage_path(uri, conn_id, parameter="source_path")
-    except ValueError as exc:
-        raise UISConfigurationError(str(exc)) from None
     if not filesystem_of(path).exists(path.path):
         raise UISConfigurationError(f"source_path {str(path)!r} does not exist (or the connection cannot see it)")
     return path

@@ -15,16 +15,15 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from uis_provider.asset_events import check_partition_assets
-from uis_provider.exceptions import UISConfigurationError
+from uis_provider.asset_events import validate_partition_assets
+from uis_provider.exceptions import UISConfigurationError, configuration_errors
 from uis_provider.extract import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_WINDOW_DAYS,
     ReportQuery,
-    check_output_options,
-    checked_output,
     extract_window,
     resolve_method,
+    validate_output,
 )
 from uis_provider.hooks.uis import DEFAULT_PREFETCH_PAGES, UISHook, validate_prefetch_pages
 from uis_provider.landed import Landed, publish_window
@@ -35,7 +34,7 @@ from uis_provider.protocol.params import optional_mapping, positive_int
 from uis_provider.protocol.retry import RetryPolicy
 from uis_provider.protocol.windows import Window, no_interval_message, task_window_bounds
 from uis_provider.storage.atomic import storage_uri
-from uis_provider.storage.formats import validate_column_kinds
+from uis_provider.storage.formats import validate_column_kinds, validate_output_options
 from uis_provider.storage.probe import probe_output
 
 if TYPE_CHECKING:
@@ -180,18 +179,17 @@ class UISReportToStorageOperator(BaseOperator):
     def _check_static_options(self) -> None:
         """Fail at DAG parse time on the options that are not templated (method, format, paging, attempts)."""
         resolve_method(self.method)
-        check_output_options(self.file_format, self.compression)
+        with configuration_errors():
+            validate_output_options(self.file_format, self.compression)
         paging.validate_page_size(self.page_size)
         positive_int(self.max_window_days, "max_window_days", "days per request window")
         positive_int(self.max_attempts, "max_attempts", "passes over a window whose data moves")
         validate_prefetch_pages(self.prefetch_pages)
         budget_timeout_seconds(self.budget_timeout)
-        check_partition_assets(self.partition_assets)
+        validate_partition_assets(self.partition_assets)
         if self.column_kinds is not None:
-            try:
+            with configuration_errors():
                 validate_column_kinds(self.column_kinds)
-            except ValueError as exc:
-                raise UISConfigurationError(str(exc)) from None
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render as usual; a template that needs the data interval of a run without one gets a clear error."""
@@ -238,7 +236,7 @@ class UISReportToStorageOperator(BaseOperator):
         date_till, api_calls, bytes, sha256, manifest, final}`` (plus ``pending`` for uploaded calls)."""
         start, end = self.window_bounds(context)
         query = self.build_query()
-        path = checked_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
+        path = validate_output(self.output_path, self.output_conn_id, self.file_format, self.compression)
         probe_output(path)  # a store that cannot be written fails here, before any point is spent
         deadline = BudgetDeadline.for_task(self.budget_timeout, self.execution_timeout, time.time())
         with UISHook(

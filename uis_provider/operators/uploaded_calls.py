@@ -19,10 +19,10 @@ from uis_provider.settling import (
     DEFAULT_PENDING_TIMEOUT,
     StatusTally,
     UISPendingRecordsError,
-    check_pending,
     pending_selection,
     pending_timeout_seconds,
     poll_interval_seconds,
+    poll_pending,
     validate_on_pending,
     wait_until_settled,
 )
@@ -96,14 +96,14 @@ class UISUploadedCallsToStorageOperator(UISReportToStorageOperator):
             return
         selection = pending_selection(window, query.filter, query.user_id)
         if self.on_pending == "fail":
-            outcome = check_pending(hook, selection)
+            outcome = poll_pending(hook, selection)
             if isinstance(outcome, UploadsPending):
                 raise UISPendingRecordsError(
                     f"{outcome.message} (on_pending='fail'); nothing was written", method=UPLOADED_CALLS.name
                 )
             return
         if self.deferrable:
-            outcome = check_pending(hook, selection)
+            outcome = poll_pending(hook, selection)
             if not isinstance(outcome, UploadsPending):
                 return
             self.log.info("%s; waiting on the triggerer for at most %g s", outcome.message, self.pending_timeout)

@@ -131,7 +131,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
             purpose="of uploads to watch",
         )
 
-    def checked_filter(self) -> dict[str, Any] | None:
+    def build_filter(self) -> dict[str, Any] | None:
         """The selection's filter from the rendered parameters, with every check that needs no API call."""
         node = selection_filter(self.filter, ext_request_id=self.ext_request_id, ext_ids=self.ext_ids)
         probe_filter(node, watched_statuses(self.pending_statuses, self.fail_on_error))
@@ -140,7 +140,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
     def build_selection(self, context: Context) -> UploadSelection:
         """The watched uploads from the rendered parameters; every check runs before the first API call."""
         start, end = self.window_bounds(context)
-        node = self.checked_filter()
+        node = self.build_filter()
         user_id = optional_user_id(self.user_id)
         window = Window.build(start, end, self.hook.get_timezone())
         return UploadSelection(
@@ -159,7 +159,7 @@ class UISUploadedCallsSensor(BaseSensorOperator):
         shown as given (asking ``get.account`` for the zone would be the call an empty selection must not make).
         """
         start, end = self.window_bounds(context)
-        self.checked_filter()
+        self.build_filter()
         optional_user_id(self.user_id)
         timezone = self.hook.settings.timezone
         if timezone:

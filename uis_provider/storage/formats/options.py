@@ -52,13 +52,15 @@ def validate_output_options(file_format: str, compression: str | None) -> None:
         raise ValueError(parquet_missing_message())
 
 
-def validate_column_kinds(kinds: Any) -> None:
-    """Check a ``column_kinds`` mapping (column name -> one of :data:`COLUMN_KINDS`); ValueError names the bad entry."""
+def validate_column_kinds(kinds: Any) -> dict[str, str]:
+    """A ``column_kinds`` mapping (column name -> one of :data:`COLUMN_KINDS`) as a dict; ValueError names the bad
+    entry."""
     if not isinstance(kinds, Mapping):
         raise ValueError(f"column_kinds must be a mapping of column name to kind, got {type(kinds).__name__}")
     for name, kind in kinds.items():
         if not isinstance(name, str) or kind not in COLUMN_KINDS:
             raise ValueError(f"column_kinds[{name!r}]={kind!r}: the kind must be one of {', '.join(COLUMN_KINDS)}")
+    return dict(kinds)
 
 
 def default_extension(file_format: str, compression: str | None) -> str:
