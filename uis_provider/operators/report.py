@@ -170,7 +170,7 @@ class UISReportToStorageOperator(BaseOperator):
         self.column_kinds = column_kinds
         self.api_retry_policy = api_retry_policy
         self.prefetch_pages = prefetch_pages
-        self.budget_timeout = budget_timeout
+        self.budget_timeout = budget_timeout_seconds(budget_timeout)
         self.partition_assets = partition_assets
         self.uis_conn_id = uis_conn_id
         self._lineage: tuple[str, str, ObjectStoragePath] | None = None
@@ -185,7 +185,6 @@ class UISReportToStorageOperator(BaseOperator):
         positive_int(self.max_window_days, "max_window_days", "days per request window")
         positive_int(self.max_attempts, "max_attempts", "passes over a window whose data moves")
         validate_prefetch_pages(self.prefetch_pages)
-        budget_timeout_seconds(self.budget_timeout)
         validate_partition_assets(self.partition_assets)
         if self.column_kinds is not None:
             with configuration_errors():

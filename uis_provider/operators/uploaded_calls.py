@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from uis_provider.operators.report import UISReportToStorageOperator
-from uis_provider.protocol.budget import budget_timeout_seconds
 from uis_provider.protocol.methods import UPLOADED_CALLS
 from uis_provider.protocol.params import positive_int
 from uis_provider.protocol.upload_status import UploadsPending
@@ -113,7 +112,7 @@ class UISUploadedCallsToStorageOperator(UISReportToStorageOperator):
                 poll_interval=min(self.pending_poll_interval, self.pending_timeout),
                 retry_policy=self.api_retry_policy,
                 deadline=time.time() + self.pending_timeout,
-                budget_timeout=budget_timeout_seconds(self.budget_timeout),
+                budget_timeout=self.budget_timeout,
             )
             self.defer(
                 trigger=trigger,
