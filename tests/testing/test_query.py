@@ -10,6 +10,8 @@ import pytest
 from tests.testing.conftest import error, fetch_all, result, window
 from uis_provider.protocol.catalog import catalog
 from uis_provider.testing import UISEmulator
+from uis_provider.testing.methods import COLUMNS
+from uis_provider.testing.query import compile_filter, filter_fields, select
 
 UPLOADED = catalog()["get.uploaded_calls"]
 #: Without ``fields``: the 20 documented default columns (not upload_time, callback, tags, records).
@@ -241,3 +243,44 @@ def test_report_filters_nest_three_groups_deep_uploaded_calls_two(big: UISEmulat
         error(big.url, "get.calls_report", window(*day, filter=deeper))["data"]["mnemonic"] == "invalid_parameter_value"
     )
     assert error(big.url, "get.uploaded_calls", window(*day, filter=deep))["data"]["params"] == {"max_depth": 2}
+
+
+def test_a_keyset_selection_on_cheap_columns_builds_no_record_and_selects_as_building_them_does() -> None:
+    columns = COLUMNS["get.uploaded_calls"]
+    records = {
+        ref: {"ext_id": f"call-{(ref * 7919) % 1000:04d}", "status": "new" if ref % 3 else "error"}
+        for ref in range(1000)
+    }
+    built: list[int] = []
+
+    def materialize(ref: int) -> dict[str, Any]:
+        built.append(ref)
+        return records[ref]
+
+    cheap = {"ext_id": lambda ref: records[ref]["ext_id"]}
+    raw = {"field": "ext_id", "operator": ">", "value": "call-0500"}
+    keyset = compile_filter(raw, columns)
+    by_ext_id = [("ext_id", False)]
+    lazily = select(range(1000), materialize, keyset, by_ext_id, cheap, filter_fields(raw))
+    assert built == [], "a filter and a sort on ext_id alone build no record"
+    assert lazily == select(range(1000), materialize, keyset, by_ext_id)
+    assert [records[ref]["ext_id"] for ref in lazily] == sorted(
+        r["ext_id"] for r in records.values() if r["ext_id"] > "call-0500"
+    )
+
+    built.clear()
+    both = {
+        "filters": [
+            {"field": "status", "operator": "=", "value": "error"},
+            {"condition": "or", "filters": [{"field": "ext_id", "operator": ">", "value": "call-0500"}]},
+        ]
+    }
+    assert filter_fields(both) == {"status", "ext_id"}
+    errors = compile_filter(both, columns)
+    assert select(range(1000), materialize, errors, by_ext_id, cheap, filter_fields(both)) == select(
+        range(1000), records.__getitem__, errors, by_ext_id
+    )
+    assert sorted(built) == list(range(1000)), "a filter on another column builds each record once"
+    built.clear()
+    select(range(1000), materialize, keyset, by_ext_id, cheap)
+    assert len(built) == 1000, "a filter whose columns are not given is read from the built record"

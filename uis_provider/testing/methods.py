@@ -20,6 +20,7 @@ from uis_provider.testing.query import (
     Record,
     columns_of,
     compile_filter,
+    filter_fields,
     parse_fields,
     parse_paging,
     parse_sort,
@@ -82,6 +83,8 @@ class _ListQuery:
     columns: dict[str, FieldSpec]
     fields: list[str]
     predicate: Predicate | None
+    #: The columns the filter reads.
+    reads: frozenset[str]
     sort: list[tuple[str, bool]]
     limit: int
     offset: int
@@ -95,7 +98,7 @@ def _list_query(params: dict[str, Any], method: str) -> _ListQuery:
     predicate = compile_filter(params.get("filter"), columns, FILTER_DEPTH.get(method, 3))
     sort = parse_sort(params.get("sort"), columns)
     signature = json.dumps([params.get("filter"), sort], sort_keys=True, ensure_ascii=False)
-    return _ListQuery(columns, fields, predicate, sort, limit, offset, signature)
+    return _ListQuery(columns, fields, predicate, filter_fields(params.get("filter")), sort, limit, offset, signature)
 
 
 def _answer(
@@ -112,7 +115,7 @@ def _answer(
         key = (*cache_key, query.signature)
         cached = svc.cache.get(key)
         if cached is None:
-            cached = select(refs(), materialize, query.predicate, query.sort, cheap)
+            cached = select(refs(), materialize, query.predicate, query.sort, cheap, query.reads)
             svc.cache.put(key, cached)
         selected = cached
     page = selected[query.offset : query.offset + query.limit]

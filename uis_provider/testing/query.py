@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,8 @@ from uis_provider.testing.errors import APIError
 from uis_provider.testing.timefmt import parse_api_datetime
 
 Record = dict[str, Any]
-Predicate = Callable[[Record], bool]
+#: A filter's test of one record, read by column name (the record, or only the columns the filter reads).
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
@@ -247,31 +248,45 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, 0) if value is None else (0, value)
 
 
+def filter_fields(raw: Any) -> frozenset[str]:
+    """The columns a (valid) ``filter`` reads: every leaf's ``field``, at any depth."""
+    if not isinstance(raw, dict):
+        return frozenset()
+    if "filters" in raw:
+        return frozenset().union(*(filter_fields(child) for child in raw["filters"]))
+    return frozenset({raw["field"]}) if "field" in raw else frozenset()
+
+
 def select(
     refs: Sequence[int],
     materialize: Callable[[int], Record],
     predicate: Predicate | None,
     sort: list[tuple[str, bool]],
     cheap: Mapping[str, Callable[[int], Any]] | None = None,
+    reads: Collection[str] | None = None,
 ) -> list[int]:
     """Refs that pass ``predicate``, stably ordered by ``sort`` (ties keep natural order: a total order).
 
-    ``cheap`` maps fields to functions reading them from a ref without building the record; an unfiltered sort on
-    such fields alone uses them.
+    ``cheap`` maps fields to functions reading them from a ref without building the record; when every column the
+    predicate ``reads`` (:func:`filter_fields`; not known when ``None``) and the sort orders by is one of them (a
+    keyset query: ``ext_id > last``, by ``ext_id``), the selection builds no record.
     """
     if predicate is None and not sort:
         return list(refs)
     names = [name for name, _descending in sort]
-    items: list[tuple[int, tuple[Any, ...]]]
-    if predicate is None and cheap and all(name in cheap for name in names):
-        readers = [cheap[name] for name in names]
-        items = [(ref, tuple(read(ref) for read in readers)) for ref in refs]
+    known = predicate is None or reads is not None
+    needed = {*names, *(reads or ())}
+    rows: Iterable[Mapping[str, Any]]
+    if cheap and known and needed <= cheap.keys():
+        readers = [(name, cheap[name]) for name in needed]
+        rows = ({name: read(ref) for name, read in readers} for ref in refs)
     else:
-        items = []
-        for ref in refs:
-            record = materialize(ref)
-            if predicate is None or predicate(record):
-                items.append((ref, tuple(record[name] for name in names)))
+        rows = map(materialize, refs)
+    items = [
+        (ref, tuple(row[name] for name in names))
+        for ref, row in zip(refs, rows, strict=True)
+        if predicate is None or predicate(row)
+    ]
     for position in reversed(range(len(sort))):
         items.sort(key=lambda item: _sort_key(item[1][position]), reverse=sort[position][1])
     return [ref for ref, _record in items]
